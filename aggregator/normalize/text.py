@@ -33,7 +33,7 @@ def normalize_text(text: str) -> str:
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n")
     text = text.translate(_TRANSLATE)
     text = _CONTROL.sub("", text)
     text = _SPACES.sub(" ", text)

@@ -1,0 +1,39 @@
+"""kyodo's settings: one class, read from `KYODO_*` environment variables at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_database_url() -> str:
+    # Resolved when the settings are read, so "the working directory" is the one kyodo runs in.
+    return f"sqlite:///{Path.cwd() / 'kyodo.db'}"
+
+
+class Settings(BaseSettings):
+    """All settings. Create one with `Settings()` in an entry point; never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="KYODO_", extra="ignore")
+
+    database_url: str = Field(default_factory=_default_database_url)
+    # The centre's home area: used for area filters and "reachable" checks.
+    home_prefecture: str = "千葉県"
+    home_municipality: str = "鎌ケ谷市"
+    timezone: str = "Asia/Tokyo"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        if "://" not in value:
+            raise ValueError(
+                "KYODO_DATABASE_URL must be an SQLAlchemy URL such as "
+                "sqlite:///kyodo.db or postgresql+psycopg://user@host/db"
+            )
+        if value.startswith(("postgres://", "postgresql://")):
+            # Use psycopg 3, the driver kyodo installs, whatever the URL's habit.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value

@@ -1,0 +1,139 @@
+"""SQLAlchemy 2 models. Schema changes go through Alembic migrations in `migrations/`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes in UTC on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class CallRow(Base):
+    """One normalized grant call (the `GrantCall` record)."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("source", "source_item_id", name="uq_calls_source_item"),
+        CheckConstraint(
+            "deadline_kind IN ('fixed', 'rolling', 'recurring', 'unknown')", name="deadline_kind"
+        ),
+        CheckConstraint(
+            "status IS NULL OR status IN ('upcoming', 'open', 'closed')", name="status"
+        ),
+        Index("ix_calls_deadline", "deadline"),
+        Index("ix_calls_status_deadline", "status", "deadline"),
+        Index("ix_calls_area", "area"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), default="")
+    source_item_id: Mapped[str] = mapped_column(String(255))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    organizer: Mapped[str | None] = mapped_column(Text)
+
+    deadline: Mapped[date | None] = mapped_column(Date)
+    deadline_kind: Mapped[str] = mapped_column(String(16), default="unknown")
+    deadline_note: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    application_start: Mapped[date | None] = mapped_column(Date)
+    rounds: Mapped[list[Any]] = mapped_column(default=list)
+
+    max_amount_yen: Mapped[int | None] = mapped_column(BigInteger)
+    total_budget_yen: Mapped[int | None] = mapped_column(BigInteger)
+    subsidy_rate: Mapped[str | None] = mapped_column(Text)
+
+    field_terms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    area: Mapped[str] = mapped_column(String(128), default="national")
+
+    informal_groups_ok: Mapped[bool | None] = mapped_column(Boolean)
+    legal_forms: Mapped[list[Any]] = mapped_column(default=list)
+    min_members: Mapped[int | None] = mapped_column(Integer)
+    min_years_active: Mapped[int | None] = mapped_column(Integer)
+
+    cost_personnel: Mapped[str] = mapped_column(String(16), default="not_stated")
+    cost_honoraria: Mapped[str] = mapped_column(String(16), default="not_stated")
+    cost_rent: Mapped[str] = mapped_column(String(16), default="not_stated")
+    cost_equipment: Mapped[str] = mapped_column(String(16), default="not_stated")
+
+    status: Mapped[str | None] = mapped_column(String(16))
+    raw_text: Mapped[str] = mapped_column(Text, default="")
+    published: Mapped[date | None] = mapped_column(Date)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    fields: Mapped[list[CallField]] = relationship(
+        back_populates="call",
+        order_by="CallField.rank",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+
+class CallField(Base):
+    """A call's activity field, one row each, so searches can filter by field with an index."""
+
+    __tablename__ = "call_fields"
+    __table_args__ = (Index("ix_call_fields_field", "field", "call_id"),)
+
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger)  # 0 = most relevant
+
+    call: Mapped[CallRow] = relationship(back_populates="fields")

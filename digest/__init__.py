@@ -1,0 +1,1 @@
+"""Weekly tailored e-mail digests for groups, reading through `aggregator`."""

@@ -1,0 +1,3 @@
+from kyodo.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""`kyodo`: the command line. Help in English; messages meant for centre staff in Japanese."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import IO
+from zoneinfo import ZoneInfo
+
+import click
+from pydantic import ValidationError
+
+from kyodo import __version__
+
+
+def _settings():
+    from aggregator.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"設定が正しくありません (invalid settings): {errors}") from exc
+
+
+def _today(settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kyodo")
+def main() -> None:
+    """kyodo (協働): grant and corporate-donation information for citizen groups.
+
+    Settings come from KYODO_* environment variables (KYODO_DATABASE_URL, ...).
+    """
+
+
+# --- kyodo db ---------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Create, upgrade and inspect the database at KYODO_DATABASE_URL."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+def db_upgrade(revision: str) -> None:
+    """Create the database or upgrade it to the latest schema."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.storage.db import current_revision, upgrade_database
+
+    settings = _settings()
+    url = settings.database_url
+    try:
+        before = current_revision(url)
+        upgrade_database(url, revision)
+        after = current_revision(url)
+    except (SQLAlchemyError, FileNotFoundError, OSError) as exc:
+        raise click.ClickException(
+            f"データベースを更新できませんでした (could not upgrade the database): {exc}"
+        ) from exc
+    shown = _safe_url(url)
+    if before == after:
+        click.echo(f"データベースは最新です: {shown} (revision {after})")
+    else:
+        click.echo(f"データベースを更新しました: {shown} ({before or '新規'} → {after})")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database and the latest one kyodo knows."""
+    from aggregator.storage.db import current_revision, head_revision
+
+    settings = _settings()
+    current = current_revision(settings.database_url)
+    head = head_revision()
+    click.echo(f"database: {_safe_url(settings.database_url)}")
+    click.echo(f"current:  {current or '(none: run kyodo db upgrade)'}")
+    click.echo(f"head:     {head}")
+    if current != head:
+        sys.exit(1)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- kyodo normalize --------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date used to decide open/closed status (default: today in KYODO_TIMEZONE).",
+)
+@click.argument("input_file", type=click.File("rb"), default="-")
+def normalize(today: datetime | None, input_file: IO[bytes]) -> None:
+    """Normalize raw calls: JSON lines in (INPUT_FILE or standard input), JSON lines out.
+
+    Each input line: {"id", "title", "text", "url"?, "published"? (YYYY-MM-DD), "organizer"?,
+    "source"?}. Each output line: the normalized call with deadline, amounts, fields, area,
+    eligibility and the evidence for each. Bad lines are reported on standard error with
+    their line number; the others are still processed; exit status 1 if any line was bad.
+    """
+    from aggregator.normalize.pipeline import normalize_call
+
+    settings = _settings()
+    ref_today = today.date() if today else _today(settings)
+    out = sys.stdout
+    bad = 0
+    for number, line_bytes in enumerate(input_file, start=1):
+        raw, error = _parse_raw_line(line_bytes)
+        if raw is None and error is None:
+            continue  # blank line
+        if error is not None:
+            bad += 1
+            click.echo(f"{number}行目: {error}", err=True)
+            continue
+        try:
+            call = normalize_call(raw, today=ref_today)
+        except Exception as exc:  # one broken call must not stop the others
+            bad += 1
+            click.echo(
+                f"{number}行目: 正規化できませんでした (normalization failed: "
+                f"{type(exc).__name__}: {exc})",
+                err=True,
+            )
+            continue
+        out.write(json.dumps(call.contract_dict(), ensure_ascii=False))
+        out.write("\n")
+    out.flush()
+    if bad:
+        click.echo(f"{bad}行を処理できませんでした (lines rejected: {bad})", err=True)
+        sys.exit(1)
+
+
+def _parse_raw_line(line_bytes: bytes):
+    """(RawCall, None) for a good line, (None, message) for a bad one, (None, None) if blank."""
+    from aggregator.record import RawCall
+
+    try:
+        line = line_bytes.decode("utf-8-sig" if line_bytes.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"UTF-8 として読めません (not valid UTF-8: {exc.reason} at byte {exc.start})"
+    if not line.strip():
+        return None, None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"JSON として読めません (invalid JSON: {exc.msg}, column {exc.colno})"
+    if not isinstance(data, dict):
+        return None, "JSON オブジェクトではありません (not a JSON object)"
+    missing = [key for key in ("id", "text") if data.get(key) in (None, "")]
+    if missing:
+        names = "・".join(missing)
+        return None, f"{names} がありません (missing required key: {', '.join(missing)})"
+    try:
+        return RawCall.model_validate(data), None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        return None, f"項目の形式が正しくありません (invalid value: {problems})"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""kyodo's Scrapy project: spiders fetch and extract raw listings; no normalizing or storing."""
