@@ -6,24 +6,45 @@ import re
 import unicodedata
 
 # Characters NFKC keeps but which mean "~" or "-" in dates and amounts on real pages.
-_TILDES = "〜～∼∽〰~"  # U+301C, U+FF5E, U+223C, U+223D, U+3030
+_TILDES = "〜～∼∽〰"  # U+301C, U+FF5E, U+223C, U+223D, U+3030
 _DASHES = "−‐‑‒–—―─━－﹣"  # minus, hyphens, dashes, box-drawing lines
-_TRANSLATE = str.maketrans(
-    {
-        **{c: "~" for c in _TILDES},
-        **{c: "-" for c in _DASHES},
-        "\u3000": " ",
-        "\u00a0": " ",
-        "\u200b": "",
-        "\ufeff": "",
-        "\u2060": "",
-        "\r": "\n",
-    }
-)
-_SPACES = re.compile(r"[ \t\f\v]+")
-# Spaces between digits and date units: "2026 年 7 月 1 日" -> "2026年7月1日".
-_DATE_SPACES = re.compile(r"(?<=[0-9])[ ]+(?=[年月日時分])|(?<=[年月日])[ ]+(?=[0-9(])")
+_MAP: dict[str, str] = {
+    **dict.fromkeys(_TILDES, "~"),
+    **dict.fromkeys(_DASHES, "-"),
+    "\u3000": " ",
+    "\u00a0": " ",
+    "\u200b": "",
+    "\ufeff": "",
+    "\u2060": "",
+    "\r": "\n",
+}
+# str.translate with a dict is slow on non-ASCII text (~20 µs/KB); a character class finds the
+# few characters to map much faster, and most texts have none or a handful.
+_MAP_RE = re.compile("[" + re.escape("".join(_MAP)) + "]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")
+# A run of spaces that may sit inside a date: "2026 年 7 月 1 日 (水)". The pattern starts with
+# the literal space so the scan is fast; `_date_space` decides from the characters around it.
+_SPACE_RUN = re.compile(r" +(?=[0-9年月日時分(])")
+_UNITS = frozenset("年月日時分")
+_AFTER_UNIT = frozenset("0123456789(")
+_DIGITS = frozenset("0123456789")
+
+
+def _map_char(m: re.Match[str]) -> str:
+    return _MAP[m.group()]
+
+
+def _date_space(m: re.Match[str]) -> str:
+    start, end = m.span()
+    if start == 0:
+        return m.group()
+    before, after = m.string[start - 1], m.string[end]
+    if before in _DIGITS and after in _UNITS:  # "2026 年", "1 日", "17 時"
+        return ""
+    if before in "年月日" and after in _AFTER_UNIT:  # "年 7", "日 ("
+        return ""
+    return m.group()
 
 
 def normalize_text(text: str) -> str:
@@ -34,8 +55,9 @@ def normalize_text(text: str) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n")
-    text = text.translate(_TRANSLATE)
+    text = _MAP_RE.sub(_map_char, text)
     text = _CONTROL.sub("", text)
     text = _SPACES.sub(" ", text)
-    text = _DATE_SPACES.sub("", text)
+    if " " in text:
+        text = _SPACE_RUN.sub(_date_space, text)
     return text
