@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from aggregator.fields import FIELDS
 
@@ -116,40 +116,42 @@ class RawCall(_Model):
         return None if value == "" else value
 
 
+# Fields `kyodo normalize` does not write: the raw text is the input, the seen dates are storage's.
+_NOT_IN_CONTRACT = {"raw_text", "first_seen", "last_seen"}
+
+
 class GrantCall(_Model):
-    """One grant call, normalized. Every extracted value keeps its evidence snippet."""
+    """One grant call, normalized. Every extracted value keeps its evidence snippet.
+
+    The first fields are in the order of the `kyodo normalize` contract.
+    """
 
     id: str
     title: str
     organizer: str | None = None
-    source: str | None = None
-    source_url: str | None = None
-
     deadline: date | None = None
     deadline_kind: DeadlineKind = DeadlineKind.UNKNOWN
-    deadline_note: DeadlineNote = Field(default_factory=DeadlineNote)
     application_start: date | None = None
-    rounds: list[Round] = Field(default_factory=list)
-
     max_amount_yen: int | None = None
     total_budget_yen: int | None = None
-    subsidy_rate: str | None = None
-
     fields: list[str] = Field(default_factory=list)  # slugs, most relevant first
-    field_terms: dict[str, list[str]] = Field(default_factory=dict)  # slug -> words that matched
     area: str = "national"  # "national" | "prefecture:千葉県" | "municipality:鎌ケ谷市"
-
-    eligibility: Eligibility = Field(default_factory=Eligibility)
-    costs: CostsCovered = Field(default_factory=CostsCovered)
-
-    status: Status | None = None
-    raw_text: str = ""
-    published: date | None = None
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-
     # attribute name -> the snippet of source text the value was read from
     evidence: dict[str, str] = Field(default_factory=dict)
+
+    source: str | None = None
+    source_url: str | None = None
+    deadline_note: DeadlineNote = Field(default_factory=DeadlineNote)
+    rounds: list[Round] = Field(default_factory=list)
+    subsidy_rate: str | None = None
+    field_terms: dict[str, list[str]] = Field(default_factory=dict)  # slug -> words that matched
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    costs: CostsCovered = Field(default_factory=CostsCovered)
+    status: Status | None = None
+    published: date | None = None
+    raw_text: str = ""
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
 
     @field_validator("fields")
     @classmethod
@@ -159,26 +161,16 @@ class GrantCall(_Model):
             raise ValueError(f"unknown activity field slugs: {unknown}")
         return value
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def informal_groups_ok(self) -> bool | None:
+        """Whether informal groups (任意団体) may apply: the contract has it at the top level."""
         return self.eligibility.informal_groups_ok
 
+    def contract_json(self) -> str:
+        """The JSON line `kyodo normalize` writes (serialized by pydantic-core: fast)."""
+        return self.model_dump_json(exclude=_NOT_IN_CONTRACT)
+
     def contract_dict(self) -> dict[str, Any]:
-        """The JSON object `kyodo normalize` writes: the contract keys first, then the rest."""
-        data = self.model_dump(mode="json", exclude={"raw_text", "first_seen", "last_seen"})
-        out: dict[str, Any] = {
-            "id": data.pop("id"),
-            "title": data.pop("title"),
-            "organizer": data.pop("organizer"),
-            "deadline": data.pop("deadline"),
-            "deadline_kind": data.pop("deadline_kind"),
-            "application_start": data.pop("application_start"),
-            "max_amount_yen": data.pop("max_amount_yen"),
-            "total_budget_yen": data.pop("total_budget_yen"),
-            "fields": data.pop("fields"),
-            "area": data.pop("area"),
-            "informal_groups_ok": self.eligibility.informal_groups_ok,
-            "evidence": data.pop("evidence"),
-        }
-        out.update(data)
-        return out
+        """The object `kyodo normalize` writes, as Python data."""
+        return self.model_dump(mode="json", exclude=_NOT_IN_CONTRACT)

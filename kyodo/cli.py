@@ -134,7 +134,7 @@ def normalize(today: datetime | None, input_file: IO[bytes]) -> None:
                 err=True,
             )
             continue
-        out.write(json.dumps(call.contract_dict(), ensure_ascii=False))
+        out.write(call.contract_json())
         out.write("\n")
     out.flush()
     if bad:

@@ -696,10 +696,13 @@ def _today() -> date:
 class _Ctx:
     """What the text says about its own time: reference date, years written nearby, 年度."""
 
-    __slots__ = ("explicit", "fy", "positions", "ref")
+    __slots__ = ("explicit", "fy", "positions", "ref", "today")
 
-    def __init__(self, ref: date | None, explicit: list[_M], fy: int | None) -> None:
+    def __init__(
+        self, ref: date | None, explicit: list[_M], fy: int | None, today: date | None = None
+    ) -> None:
         self.ref = ref
+        self.today = today
         self.explicit = explicit  # mentions with a written year (not 実施期間 …), text order
         self.positions = [x.start for x in explicit]
         self.fy = fy
@@ -714,7 +717,7 @@ class _Ctx:
             return self.explicit[j - 1 if j else 0].value  # type: ignore[return-value]
         if self.fy:
             return date(self.fy if m >= 4 else self.fy + 1, m, 1)
-        return _today()
+        return self.today or _today()
 
     def resolve(self, m: int, d: int, wd: int | None, pos: int) -> date | None:
         """The year of a month-day: the weekday's year near the anchor (anchor year -1..+2);
@@ -1159,11 +1162,14 @@ def _pick(cands: list[_C], ref: date | None) -> _C:
     return cands[-1]
 
 
-def parse_deadline(text: str, *, title: str = "", reference: date | None = None) -> DeadlineInfo:
+def parse_deadline(
+    text: str, *, title: str = "", reference: date | None = None, today: date | None = None
+) -> DeadlineInfo:
     """The application deadline of a call (how it is chosen: see the module docstring).
 
     `reference` is the page's publication date; without it the text's own date (更新日 …,
-    …時点), the years written nearby, the 年度 and weekdays place yearless dates.
+    …時点), the years written nearby, the 年度 and weekdays place yearless dates. `today`
+    (default: the clock) is the last resort for a text with no year anywhere.
     """
     if not text:
         return _info(None, DeadlineKind.UNKNOWN)
@@ -1189,9 +1195,9 @@ def parse_deadline(text: str, *, title: str = "", reference: date | None = None)
             for x in (c.start, c.end)
             if x is not None and x.explicit
         ]
-        ctx = _Ctx(ref, explicit, _fiscal_year(title, text))
+        ctx = _Ctx(ref, explicit, _fiscal_year(title, text), today)
     else:
-        ctx = _Ctx(ref, [], None)
+        ctx = _Ctx(ref, [], None, today)
     if cands:
         _resolve_all(cands, ctx)
 

@@ -23,7 +23,7 @@ def normalize_call(raw: RawCall, *, today: date | None = None) -> GrantCall:
     full = f"{title}\n{body}" if title else body
     evidence: dict[str, str] = {}
 
-    dl = parse_deadline(full, title=title, reference=raw.published)
+    dl = parse_deadline(full, title=title, reference=raw.published, today=today)
     if dl.evidence:
         evidence["deadline"] = dl.evidence
     if dl.start_evidence:

@@ -152,3 +152,10 @@ def test_real_wam_detail_page() -> None:
     assert call.total_budget_yen == 600_000_000
     assert call.fields[0] == "health_welfare"
     assert call.status is Status.CLOSED
+
+
+def test_a_text_without_any_year_is_read_against_the_given_today() -> None:
+    raw = RawCall(id="t7", title="見守り活動助成", text="応募締切:11月25日(水)必着")
+    # 11/25 is a Wednesday in 2026 and in 2020: the one nearest "today" is chosen.
+    assert normalize_call(raw, today=date(2026, 10, 1)).deadline == date(2026, 11, 25)
+    assert normalize_call(raw, today=date(2020, 10, 1)).deadline == date(2020, 11, 25)
