@@ -36,8 +36,13 @@ extras=""
 # Reinstall only when pyproject.toml changed since the last install.
 stamp=".venv/.kyodo-installed$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".$extras"
+  echo "kyodo setup: installing Python packages into .venv (log: .venv/install.log)"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e ".$extras"; } > .venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log >&2
+    echo "kyodo setup: pip install failed (see .venv/install.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

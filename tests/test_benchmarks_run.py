@@ -1,0 +1,52 @@
+"""The benchmarks run, and the normalizer keeps its accuracy on the labelled development set.
+
+Timing targets are measured by the benchmarks themselves, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Regression floors, a little under the figures in the README: a change that makes the
+# normalizer read deadlines or amounts worse fails here.
+FLOORS = {
+    "deadline": 0.97,
+    "deadline_kind": 0.97,
+    "application_start": 0.95,
+    "max_amount_yen": 0.97,
+    "total_budget_yen": 0.97,
+    "fields": 0.92,
+    "area": 0.95,
+    "informal_groups_ok": 0.93,
+}
+
+
+def test_accuracy_on_the_development_set() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/normalize_accuracy", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout)
+    assert figures["calls"] >= 200
+    for attr, floor in FLOORS.items():
+        assert figures["attributes"][attr]["accuracy"] >= floor, (attr, figures["attributes"][attr])
+
+
+def test_speed_benchmark_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/normalize_speed", "--calls", "300"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "calls/s" in result.stdout
+    assert "machine:" in result.stdout
