@@ -142,6 +142,70 @@ def normalize(today: datetime | None, input_file: IO[bytes]) -> None:
         sys.exit(1)
 
 
+# --- kyodo ingest -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--complete",
+    is_flag=True,
+    help="Each source in the file is fully listed there: its stored listings missing from "
+    "the file are marked 'no longer listed' (never deleted). A source with no listing in "
+    "the file is left as it is.",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date used to decide open/closed status (default: today in KYODO_TIMEZONE).",
+)
+@click.argument("input_file", type=click.File("rb"))
+def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> None:
+    """Ingest listings (JSON lines, FILE or - for standard input) into the database.
+
+    Each line is a raw call as `kyodo normalize` reads it, with `source` and an `id` or `url`.
+    Prints counts of inserted / updated / unchanged / rejected listings. Rejected listings are
+    kept in the database with their reason; exit status 1 if any was rejected.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.ingest import Ingestor, read_jsonl
+    from aggregator.storage.db import current_revision, head_revision, make_engine
+
+    settings = _settings()
+    ref_today = today.date() if today else _today(settings)
+    url = settings.database_url
+    try:
+        if current_revision(url) != head_revision():
+            raise click.ClickException(
+                "データベースが最新ではありません。先に kyodo db upgrade を実行してください "
+                "(database schema is not up to date: run kyodo db upgrade)"
+            )
+        engine = make_engine(url)
+        try:
+            report = Ingestor(engine, today=ref_today).ingest(
+                read_jsonl(input_file), complete=complete
+            )
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"データベースのエラー (database error): {exc}") from exc
+    for number, reason in report.rejections[:50]:
+        click.echo(f"{number}件目: {reason}", err=True)
+    if len(report.rejections) > 50:
+        click.echo(f"… ほか {len(report.rejections) - 50} 件", err=True)
+    counts = report.as_dict()
+    click.echo(
+        f"新規 {counts['inserted']} 件、更新 {counts['updated']} 件、"
+        f"変更なし {counts['unchanged']} 件、"
+        f"不採用 {counts['rejected']} 件、掲載終了 {counts['no_longer_listed']} 件"
+        f"(新しい公募 {counts['calls_created']} 件)"
+    )
+    click.echo(json.dumps(counts))
+    if report.rejected:
+        sys.exit(1)
+
+
 def _parse_raw_line(line_bytes: bytes):
     """(RawCall, None) for a good line, (None, message) for a bad one, (None, None) if blank."""
     from aggregator.record import RawCall

@@ -62,7 +62,10 @@ class Base(DeclarativeBase):
 
 
 class CallRow(Base):
-    """One normalized grant call (the `GrantCall` record)."""
+    """One grant call: facts merged from its listings (or, before ingest, one normalized record).
+
+    `source` / `source_item_id` name the listing whose facts lead (the highest precedence).
+    """
 
     __tablename__ = "calls"
     __table_args__ = (
@@ -116,6 +119,13 @@ class CallRow(Base):
 
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    # Facts two listings disagree on: attribute -> [{"source", "url", "value"}, …].
+    conflicts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id", ondelete="SET NULL"))
+    predicted: Mapped[bool] = mapped_column(Boolean, default=False)  # an expected next round
+
+    program: Mapped[ProgramRow | None] = relationship(lazy="raise")
+
     fields: Mapped[list[CallField]] = relationship(
         back_populates="call",
         order_by="CallField.rank",
@@ -137,3 +147,83 @@ class CallField(Base):
     rank: Mapped[int] = mapped_column(SmallInteger)  # 0 = most relevant
 
     call: Mapped[CallRow] = relationship(back_populates="fields")
+
+
+class ProgramRow(Base):
+    """One program across its rounds and years (第7回, 第8回 … of the same grant)."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    organizer: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+
+
+class ListingRow(Base):
+    """One source's listing of a call, as ingested; never deleted."""
+
+    __tablename__ = "listings"
+    __table_args__ = (
+        UniqueConstraint("source", "source_key", name="uq_listings_source_key"),
+        Index("ix_listings_call_id", "call_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="RESTRICT"))
+    call: Mapped[CallRow] = relationship(lazy="raise")
+    source: Mapped[str] = mapped_column(String(64))
+    source_key: Mapped[str] = mapped_column(String(255))  # the source's id, else the URL
+    url: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]] = mapped_column()  # the listing as it came in
+    record: Mapped[dict[str, Any]] = mapped_column()  # its normalized GrantCall
+    precedence: Mapped[int] = mapped_column(SmallInteger)  # 0 organizer's page … 2 repost
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    delisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CallHistoryRow(Base):
+    """A change to a call: 締切延長, 金額変更, 募集終了, 取り下げ, 再開, 掲載終了 …"""
+
+    __tablename__ = "call_history"
+    __table_args__ = (Index("ix_call_history_call_id_at", "call_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RejectedListingRow(Base):
+    """A listing ingest could not take, kept with its reason for staff."""
+
+    __tablename__ = "rejected_listings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    times: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DedupeDecisionRow(Base):
+    """A staff decision on two listings: "merge" (same call) or "split" (different calls)."""
+
+    __tablename__ = "dedupe_decisions"
+    __table_args__ = (CheckConstraint("kind IN ('merge', 'split')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    listing_a_id: Mapped[int] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"))
+    listing_b_id: Mapped[int] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -15,7 +15,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _apply(row: CallRow, call: GrantCall) -> None:
+def apply_call(row: CallRow, call: GrantCall) -> None:
+    """Write a record's facts onto a call row (its fields rows included)."""
     row.source = call.source or ""
     row.source_item_id = call.id
     row.source_url = call.source_url
@@ -61,7 +62,7 @@ def save_call(session: Session, call: GrantCall, *, seen_at: datetime | None = N
     if row is None:
         row = CallRow(first_seen=call.first_seen or seen_at, fields=[])
         session.add(row)
-    _apply(row, call)
+    apply_call(row, call)
     row.last_seen = call.last_seen or seen_at
     session.flush()
     return row

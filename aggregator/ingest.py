@@ -1,0 +1,524 @@
+"""Ingest: raw listings from spiders and files into listings and merged calls, with history.
+
+One path for everything that brings listings in. A listing is keyed by (source, the source's
+id or else its URL); the hash of its content decides "unchanged". New and changed listings are
+normalized, matched to a call (`aggregator.dedupe.Matcher`) and the call's facts are merged
+from its listings by precedence: the organizer's own page > a national portal or API >
+aggregators and reposts. Facts the listings disagree on are kept in `calls.conflicts`.
+
+Nothing is deleted: a rejected listing is stored with its reason; a listing a complete crawl no
+longer returns is marked "no longer listed"; a crawl that returns nothing changes nothing.
+Work is committed in batches, so a killed run loses at most the batch in progress, and a re-run
+completes it (listings already stored are then "unchanged").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from aggregator.dedupe import Matcher, program_key
+from aggregator.normalize.pipeline import normalize_call
+from aggregator.record import GrantCall, RawCall, Status
+from aggregator.storage.models import (
+    CallHistoryRow,
+    CallRow,
+    DedupeDecisionRow,
+    ListingRow,
+    ProgramRow,
+    RejectedListingRow,
+)
+from aggregator.storage.repository import apply_call
+
+# Precedence of a listing's facts, lowest first.
+ORGANIZER_PAGE, NATIONAL_PORTAL, REPOST = 0, 1, 2
+_PORTALS = frozenset({"jgrants", "wam"})
+_ORGANIZER_SOURCES = frozenset({"organizer_site", "kamagaya"})
+_WITHDRAWN_WORDS = ("募集中止", "公募中止", "取り下げ", "取りやめ", "中止となりました")
+_RECORD_EXCLUDE = {"raw_text", "first_seen", "last_seen", "informal_groups_ok"}
+
+BATCH_SIZE = 1000
+
+
+def precedence(source: str) -> int:
+    if source in _ORGANIZER_SOURCES:
+        return ORGANIZER_PAGE
+    if source in _PORTALS:
+        return NATIONAL_PORTAL
+    return REPOST
+
+
+@dataclass
+class IngestReport:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    no_longer_listed: int = 0
+    calls_created: int = 0
+    rejections: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "no_longer_listed": self.no_longer_listed,
+            "calls_created": self.calls_created,
+        }
+
+
+class Rejected(ValueError):
+    """A listing that cannot be ingested; the message is for staff (Japanese, then English)."""
+
+
+def content_hash(raw: dict[str, Any]) -> str:
+    canonical = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_listing(data: Any) -> tuple[RawCall, str]:
+    """A validated raw call and its key within its source; raises `Rejected`."""
+    if not isinstance(data, dict):
+        raise Rejected("JSON オブジェクトではありません (not a JSON object)")
+    if not data.get("source"):
+        raise Rejected("source がありません (missing source)")
+    if data.get("text") in (None, ""):
+        raise Rejected("text がありません (missing text)")
+    if data.get("id") in (None, "") and not data.get("url"):
+        raise Rejected("id も url もありません (missing both id and url)")
+    payload = dict(data)
+    if payload.get("id") in (None, ""):
+        payload["id"] = payload["url"]
+    try:
+        raw = RawCall.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise Rejected(f"項目の形式が正しくありません (invalid value: {problems})") from exc
+    key = raw.id[:255]
+    return raw, key
+
+
+class Ingestor:
+    """Ingests listings into the database at `engine`. Build one per run."""
+
+    def __init__(self, engine: Engine, *, today: date, now: datetime | None = None) -> None:
+        self.engine = engine
+        self.today = today
+        self.now = now or datetime.now(UTC)
+        self._known: dict[tuple[str, str], tuple[int, str, int]] = {}  # -> (listing, hash, call)
+        self._cluster_call: dict[str, int] = {}
+        self.matcher = Matcher()
+        self._loaded = False
+        self._programs: dict[str, ProgramRow | int] = {}  # program key -> row or id
+
+    # -- index ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read what is stored: listing keys and hashes, staff decisions, the match index."""
+        with Session(self.engine) as session:
+            decisions = session.execute(
+                select(
+                    DedupeDecisionRow.kind,
+                    DedupeDecisionRow.listing_a_id,
+                    DedupeDecisionRow.listing_b_id,
+                )
+            ).all()
+            ids: dict[int, str] = {}
+            rows = session.execute(
+                select(
+                    ListingRow.id,
+                    ListingRow.source,
+                    ListingRow.source_key,
+                    ListingRow.content_hash,
+                    ListingRow.call_id,
+                    ListingRow.record,
+                )
+            )
+            self._programs = dict(session.execute(select(ProgramRow.key, ProgramRow.id)).all())
+            records: list[tuple[str, dict[str, Any], int]] = []
+            for lid, source, key, digest, call_id, record in rows:
+                self._known[(source, key)] = (lid, digest, call_id)
+                ids[lid] = f"{source}/{key}"
+                records.append((f"{source}/{key}", record, call_id))
+        must = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "merge"]
+        cannot = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "split"]
+        self.matcher = Matcher(must_link=must, cannot_link=cannot)
+        for mkey, record, call_id in records:
+            cluster = f"call:{call_id}"
+            self._cluster_call[cluster] = call_id
+            self.matcher.add(mkey, GrantCall.model_validate(record), cluster=cluster)
+        self._loaded = True
+
+    # -- ingest --------------------------------------------------------------------------
+
+    def ingest(self, items: Iterable[Any], *, complete: bool = False) -> IngestReport:
+        """Ingest `items` (dicts, or `Rejected` for lines that could not be read).
+
+        With `complete`, each source that has at least one listing in `items` is taken as
+        fully listed there: its stored listings missing from `items` become "no longer listed".
+        """
+        if not self._loaded:
+            self.load()
+        report = IngestReport()
+        seen: dict[str, set[str]] = {}
+        batch: list[tuple[int, Any]] = []
+        for number, item in enumerate(items, start=1):
+            batch.append((number, item))
+            if len(batch) >= BATCH_SIZE:
+                self._ingest_batch(batch, report, seen)
+                batch = []
+        if batch:
+            self._ingest_batch(batch, report, seen)
+        if complete:
+            self._mark_delisted(seen, report)
+        return report
+
+    def _ingest_batch(
+        self,
+        batch: list[tuple[int, Any]],
+        report: IngestReport,
+        seen: dict[str, set[str]],
+    ) -> None:
+        # Rows are built in memory and written with one flush per batch: a flush per listing
+        # costs milliseconds of ORM round trips, and this runs for 100,000 listings.
+        with Session(self.engine) as session, session.begin(), session.no_autoflush:
+            new_calls: dict[str, CallRow] = {}  # cluster -> call created in this batch
+            new_members: dict[str, list[ListingRow]] = {}
+            first_call: dict[str, GrantCall] = {}
+            rejected: list[tuple[Any, str]] = []
+            new_rows: list[tuple[tuple[str, str], ListingRow, str, str]] = []
+            dirty: set[int] = set()  # stored calls whose listings changed
+            touched: list[int] = []
+            for number, item in batch:
+                try:
+                    if isinstance(item, Rejected):
+                        raise item
+                    raw, key = parse_listing(item)
+                except Rejected as exc:
+                    report.rejected += 1
+                    report.rejections.append((number, str(exc)))
+                    rejected.append((item, str(exc)))
+                    continue
+                seen.setdefault(raw.source, set()).add(key)
+                digest = content_hash(item)
+                known = self._known.get((raw.source, key))
+                if known is not None and known[1] == digest:
+                    report.unchanged += 1
+                    touched.append(known[0])
+                    continue
+                call = normalize_call(raw, today=self.today)
+                record = call.model_dump(mode="json", exclude=_RECORD_EXCLUDE)
+                mkey = f"{raw.source}/{key}"
+                if known is None:
+                    row = ListingRow(
+                        source=raw.source,
+                        source_key=key,
+                        url=raw.url,
+                        content_hash=digest,
+                        raw=item,
+                        record=record,
+                        precedence=precedence(raw.source),
+                        listed=True,
+                        first_seen=self.now,
+                        last_seen=self.now,
+                    )
+                    cluster = self.matcher.add(mkey, call)
+                    call_id = self._cluster_call.get(cluster)
+                    if call_id is not None:
+                        row.call_id = call_id
+                        dirty.add(call_id)
+                        self._history(session, call_id, "listed", None, raw.source, raw.source)
+                    else:
+                        if cluster not in new_calls:
+                            new_calls[cluster] = self._new_call_row(session, call)
+                            report.calls_created += 1
+                        row.call = new_calls[cluster]
+                        new_members.setdefault(cluster, []).append(row)
+                        first_call.setdefault(cluster, call)
+                    session.add(row)
+                    new_rows.append(((raw.source, key), row, digest, cluster))
+                    report.inserted += 1
+                else:
+                    lid, _, call_id = known
+                    # A changed listing stays with its call: calls must not move under staff.
+                    self.matcher.add(mkey, call, cluster=f"call:{call_id}")
+                    session.execute(
+                        update(ListingRow)
+                        .where(ListingRow.id == lid)
+                        .values(
+                            content_hash=digest,
+                            raw=item,
+                            record=record,
+                            url=raw.url,
+                            listed=True,
+                            delisted_at=None,
+                            last_seen=self.now,
+                        )
+                    )
+                    self._known[(raw.source, key)] = (lid, digest, call_id)
+                    report.updated += 1
+                    dirty.add(call_id)
+            for cluster, row in new_calls.items():
+                members = new_members[cluster]
+                if len(members) == 1:  # the common case: no merging to do
+                    self._apply_single(row, members[0], first_call[cluster])
+                else:
+                    self.apply_merge(row, members)
+            session.flush()
+            for cluster, row in new_calls.items():
+                self._cluster_call[cluster] = row.id
+                self._cluster_call[f"call:{row.id}"] = row.id
+            for known_key, row, digest, _cluster in new_rows:
+                self._known[known_key] = (row.id, digest, row.call_id)
+            if touched:
+                for chunk in _chunks(touched, 500):
+                    session.execute(
+                        update(ListingRow)
+                        .where(ListingRow.id.in_(chunk), ListingRow.listed.is_(True))
+                        .values(last_seen=self.now)
+                    )
+            self.merge_stored(session, sorted(dirty))
+            for item, reason in rejected:
+                self._store_rejection(session, item, reason)
+
+    def _new_call_row(self, session: Session, call: GrantCall) -> CallRow:
+        row = CallRow(first_seen=self.now, last_seen=self.now, fields=[])
+        key = program_key(call)[:255]
+        if key:
+            program = self._programs.get(key)
+            if program is None:
+                program = ProgramRow(key=key, organizer=call.organizer, title=call.title)
+                session.add(program)
+                self._programs[key] = program
+            if isinstance(program, int):
+                row.program_id = program
+            else:
+                row.program = program
+        session.add(row)
+        return row
+
+    def _store_rejection(self, session: Session, item: Any, reason: str) -> None:
+        if isinstance(item, Rejected):
+            text = item.args[1] if len(item.args) > 1 else ""
+            source = None
+        else:
+            text = json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
+            source = item.get("source") if isinstance(item, dict) else None
+        digest = hashlib.sha256(f"{reason}\n{text}".encode()).hexdigest()
+        row = session.scalars(
+            select(RejectedListingRow).where(RejectedListingRow.content_hash == digest)
+        ).one_or_none()
+        if row is None:
+            session.add(
+                RejectedListingRow(
+                    content_hash=digest,
+                    source=str(source)[:64] if source else None,
+                    raw=text,
+                    reason=reason,
+                    times=1,
+                    first_seen=self.now,
+                    last_seen=self.now,
+                )
+            )
+            session.flush()
+        else:
+            row.times += 1
+            row.last_seen = self.now
+
+    # -- merging facts -------------------------------------------------------------------
+
+    def apply_merge(self, row: CallRow, listings: list[ListingRow]) -> bool:
+        """Write the merged facts of `listings` onto a call row; True if it was withdrawn."""
+        merged, lead, conflicts = merge_listings(listings)
+        apply_call(row, merged)
+        row.source = lead.source
+        row.source_item_id = lead.source_key
+        row.conflicts = conflicts
+        row.last_seen = self.now
+        if withdrawn(listings):
+            row.status = Status.CLOSED.value
+            return True
+        return False
+
+    def _apply_single(self, row: CallRow, listing: ListingRow, call: GrantCall) -> None:
+        apply_call(row, call)
+        row.source_item_id = listing.source_key
+        row.conflicts = {}
+        if withdrawn([listing]):
+            row.status = Status.CLOSED.value
+
+    def merge_stored(self, session: Session, call_ids: list[int]) -> None:
+        """Recompute stored calls from their listings; record what changed in their history."""
+        for chunk in _chunks(call_ids, 500):
+            rows = session.scalars(select(CallRow).where(CallRow.id.in_(chunk))).all()
+            members: dict[int, list[ListingRow]] = {}
+            for listing in session.scalars(select(ListingRow).where(ListingRow.call_id.in_(chunk))):
+                members.setdefault(listing.call_id, []).append(listing)
+            for row in rows:
+                old = (row.deadline, row.max_amount_yen, row.status)
+                was_withdrawn = self.apply_merge(row, members[row.id])
+                self._record_changes(session, row, old, was_withdrawn)
+
+    def _record_changes(
+        self, session: Session, row: CallRow, old: tuple, was_withdrawn: bool
+    ) -> None:
+        source = row.source
+        if row.status == Status.CLOSED.value and old[2] != row.status:
+            kind = "withdrawn" if was_withdrawn else "closed"
+            self._history(session, row.id, kind, old[2], row.status, source)
+        elif old[2] == Status.CLOSED.value and row.status != old[2]:
+            self._history(session, row.id, "reopened", old[2], row.status, source)
+        new_deadline = row.deadline
+        if old[0] is not None and new_deadline is not None and old[0] != new_deadline:
+            kind = "deadline_extended" if new_deadline > old[0] else "deadline_changed"
+            self._history(
+                session, row.id, kind, old[0].isoformat(), new_deadline.isoformat(), source
+            )
+        if old[1] is not None and row.max_amount_yen is not None and old[1] != row.max_amount_yen:
+            self._history(
+                session, row.id, "amount_changed", str(old[1]), str(row.max_amount_yen), source
+            )
+
+    def _history(
+        self,
+        session: Session,
+        call_id: int,
+        kind: str,
+        old: str | None,
+        new: str | None,
+        source: str | None,
+    ) -> None:
+        session.add(
+            CallHistoryRow(
+                call_id=call_id, kind=kind, old_value=old, new_value=new, source=source, at=self.now
+            )
+        )
+
+    # -- no longer listed ----------------------------------------------------------------
+
+    def _mark_delisted(self, seen: dict[str, set[str]], report: IngestReport) -> None:
+        with Session(self.engine) as session, session.begin():
+            for source, keys in seen.items():
+                if not keys:
+                    continue  # a crawl that returned nothing changes nothing
+                rows = session.execute(
+                    select(ListingRow.id, ListingRow.source_key, ListingRow.call_id).where(
+                        ListingRow.source == source, ListingRow.listed.is_(True)
+                    )
+                ).all()
+                gone = [(lid, call_id) for lid, key, call_id in rows if key not in keys]
+                for lid, call_id in gone:
+                    session.execute(
+                        update(ListingRow)
+                        .where(ListingRow.id == lid)
+                        .values(listed=False, delisted_at=self.now)
+                    )
+                    status = session.get(CallRow, call_id).status
+                    if status != Status.CLOSED.value:
+                        self._history(session, call_id, "no_longer_listed", None, None, source)
+                    report.no_longer_listed += 1
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def withdrawn(listings: Iterable[ListingRow]) -> bool:
+    return any(
+        any(w in (listing.record.get("title") or "") for w in _WITHDRAWN_WORDS)
+        for listing in listings
+        if listing.listed
+    )
+
+
+def merge_listings(
+    listings: Iterable[ListingRow],
+) -> tuple[GrantCall, ListingRow, dict[str, list[dict[str, Any]]]]:
+    """The call's facts from its listings, the leading listing, and the disagreements.
+
+    Listings still listed come first, then by precedence, then the most recently published.
+    The leading listing gives every fact it has; missing facts are filled from the others.
+    """
+    ordered = sorted(
+        listings,
+        key=lambda r: (
+            not r.listed,
+            r.precedence,
+            -(
+                date.fromisoformat(r.record["published"]).toordinal()
+                if r.record.get("published")
+                else 0
+            ),
+            r.id or 0,
+        ),
+    )
+    lead = ordered[0]
+    data = dict(lead.record)
+    data.pop("informal_groups_ok", None)
+    for other in ordered[1:]:
+        for attr in (
+            "deadline",
+            "application_start",
+            "max_amount_yen",
+            "total_budget_yen",
+            "subsidy_rate",
+            "organizer",
+        ):
+            if data.get(attr) is None and other.record.get(attr) is not None:
+                data[attr] = other.record[attr]
+                if attr in other.record.get("evidence", {}):
+                    data.setdefault("evidence", {})[attr] = other.record["evidence"][attr]
+    # A listing announcing an extension (締切延長) is newer news than the others' deadline.
+    extended = [
+        r
+        for r in ordered
+        if r.listed and "延長" in (r.record.get("title") or "") and r.record.get("deadline")
+    ]
+    if extended:
+        data["deadline"] = extended[0].record["deadline"]
+        if "deadline" in extended[0].record.get("evidence", {}):
+            data.setdefault("evidence", {})["deadline"] = extended[0].record["evidence"]["deadline"]
+    conflicts: dict[str, list[dict[str, Any]]] = {}
+    for attr in ("deadline", "max_amount_yen"):
+        values = [
+            {"source": r.source, "url": r.url, "value": r.record.get(attr)}
+            for r in ordered
+            if r.listed and r.record.get(attr) is not None
+        ]
+        if len({v["value"] for v in values}) > 1:
+            conflicts[attr] = values
+    return GrantCall.model_validate(data), lead, conflicts
+
+
+def read_jsonl(lines: Iterable[bytes]) -> Iterator[Any]:
+    """Listings from JSON lines; an unreadable line becomes a `Rejected` with its text."""
+    for line_bytes in lines:
+        try:
+            line = line_bytes.decode(
+                "utf-8-sig" if line_bytes.startswith(b"\xef\xbb\xbf") else "utf-8"
+            )
+        except UnicodeDecodeError as exc:
+            yield Rejected(
+                f"UTF-8 として読めません (not valid UTF-8: {exc.reason})",
+                line_bytes.decode("utf-8", "replace"),
+            )
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Rejected(f"JSON として読めません (invalid JSON: {exc.msg})", line.rstrip("\n"))
