@@ -1,0 +1,121 @@
+"""Programs across years: "例年6月頃に募集" and predicted upcoming rounds.
+
+Calls of one program (the same `program_key`: organizer and title without round or year
+markers) are linked by ingest. From the past rounds kyodo tells when the program usually opens
+and closes, and predicts the next round a year after the last one, as an `upcoming` call marked
+`predicted`. A predicted call is replaced (closed and unlinked) once the real round is ingested.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from aggregator.storage.models import CallField, CallRow, ProgramRow
+
+
+@dataclass(frozen=True)
+class ProgramPattern:
+    program_id: int
+    rounds: int  # real calls seen
+    usual_month: int | None  # month the application usually closes
+    usual_start_month: int | None
+
+    def phrase(self) -> str | None:
+        """Japanese wording for pages and mails, e.g. 「例年6月頃に募集」."""
+        month = self.usual_start_month or self.usual_month
+        if month is None or self.rounds < 2:
+            return None
+        return f"例年{month}月頃に募集"
+
+
+def _add_year(d: date) -> date:
+    try:
+        return d.replace(year=d.year + 1)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + 1, day=28)
+
+
+def pattern(session: Session, program_id: int) -> ProgramPattern:
+    calls = session.scalars(
+        select(CallRow).where(CallRow.program_id == program_id, CallRow.predicted.is_(False))
+    ).all()
+    ends = Counter(c.deadline.month for c in calls if c.deadline)
+    starts = Counter(c.application_start.month for c in calls if c.application_start)
+    return ProgramPattern(
+        program_id=program_id,
+        rounds=len(calls),
+        usual_month=ends.most_common(1)[0][0] if ends else None,
+        usual_start_month=starts.most_common(1)[0][0] if starts else None,
+    )
+
+
+def predict_upcoming(engine: Engine, *, today: date, horizon_days: int = 120) -> int:
+    """Create predicted `upcoming` calls for programs whose next round should open within
+    `horizon_days`; retire predictions that a real round has replaced. Returns how many exist."""
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        programs = session.scalars(select(ProgramRow.id)).all()
+        count = 0
+        for program_id in programs:
+            calls = session.scalars(select(CallRow).where(CallRow.program_id == program_id)).all()
+            real = [c for c in calls if not c.predicted and c.deadline]
+            predicted = [c for c in calls if c.predicted]
+            if not real:
+                continue
+            last = max(real, key=lambda c: c.deadline)
+            if last.deadline >= today or last.status in ("open", "upcoming"):
+                for p in predicted:  # the real round is here: retire the prediction
+                    session.delete(p)
+                continue
+            next_deadline = _add_year(last.deadline)
+            next_start = _add_year(last.application_start) if last.application_start else None
+            opens = next_start or next_deadline
+            if not (today < next_deadline and (opens - today).days <= horizon_days):
+                continue
+            if predicted:
+                count += 1
+                continue
+            guess = CallRow(
+                source=last.source,
+                source_item_id=f"predicted:{last.id}:{next_deadline.isoformat()}",
+                source_url=last.source_url,
+                title=last.title,
+                organizer=last.organizer,
+                deadline=next_deadline,
+                deadline_kind="fixed",
+                deadline_note={},
+                application_start=next_start,
+                rounds=[],
+                max_amount_yen=last.max_amount_yen,
+                total_budget_yen=last.total_budget_yen,
+                subsidy_rate=last.subsidy_rate,
+                field_terms=last.field_terms,
+                area=last.area,
+                informal_groups_ok=last.informal_groups_ok,
+                legal_forms=last.legal_forms,
+                min_members=last.min_members,
+                min_years_active=last.min_years_active,
+                cost_personnel=last.cost_personnel,
+                cost_honoraria=last.cost_honoraria,
+                cost_rent=last.cost_rent,
+                cost_equipment=last.cost_equipment,
+                status="upcoming",
+                raw_text="",
+                published=None,
+                first_seen=now,
+                last_seen=now,
+                evidence={"deadline": f"前回の締切 {last.deadline.isoformat()} から予測"},
+                conflicts={},
+                program_id=program_id,
+                predicted=True,
+                fields=[],
+            )
+            guess.fields = [CallField(field=f.field, rank=f.rank) for f in last.fields]
+            session.add(guess)
+            count += 1
+        return count
