@@ -22,13 +22,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.dedupe import Matcher, program_key
 from aggregator.normalize.pipeline import normalize_call
 from aggregator.record import GrantCall, RawCall, Status
 from aggregator.storage.models import (
+    CallField,
     CallHistoryRow,
     CallRow,
     DedupeDecisionRow,
@@ -36,7 +37,7 @@ from aggregator.storage.models import (
     ProgramRow,
     RejectedListingRow,
 )
-from aggregator.storage.repository import apply_call
+from aggregator.storage.repository import apply_call, call_values
 
 # Precedence of a listing's facts, lowest first.
 ORGANIZER_PAGE, NATIONAL_PORTAL, REPOST = 0, 1, 2
@@ -191,14 +192,14 @@ class Ingestor:
         report: IngestReport,
         seen: dict[str, set[str]],
     ) -> None:
-        # Rows are built in memory and written with one flush per batch: a flush per listing
-        # costs milliseconds of ORM round trips, and this runs for 100,000 listings.
+        # New calls and listings are written with bulk INSERTs, once per batch: building ORM
+        # objects and flushing them costs milliseconds a listing, and this runs for 100,000.
         with Session(self.engine) as session, session.begin(), session.no_autoflush:
-            new_calls: dict[str, CallRow] = {}  # cluster -> call created in this batch
-            new_members: dict[str, list[ListingRow]] = {}
+            new_calls: dict[str, dict[str, Any]] = {}  # cluster -> call values, this batch
+            new_members: dict[str, list[_Pending]] = {}
             first_call: dict[str, GrantCall] = {}
+            pending: list[_Pending] = []
             rejected: list[tuple[Any, str]] = []
-            new_rows: list[tuple[tuple[str, str], ListingRow, str, str]] = []
             dirty: set[int] = set()  # stored calls whose listings changed
             touched: list[int] = []
             for number, item in batch:
@@ -222,7 +223,7 @@ class Ingestor:
                 record = call.model_dump(mode="json", exclude=_RECORD_EXCLUDE)
                 mkey = f"{raw.source}/{key}"
                 if known is None:
-                    row = ListingRow(
+                    listing = _Pending(
                         source=raw.source,
                         source_key=key,
                         url=raw.url,
@@ -230,25 +231,21 @@ class Ingestor:
                         raw=item,
                         record=record,
                         precedence=precedence(raw.source),
-                        listed=True,
-                        first_seen=self.now,
-                        last_seen=self.now,
                     )
                     cluster = self.matcher.add(mkey, call)
                     call_id = self._cluster_call.get(cluster)
                     if call_id is not None:
-                        row.call_id = call_id
+                        listing.call_id = call_id
                         dirty.add(call_id)
                         self._history(session, call_id, "listed", None, raw.source, raw.source)
                     else:
                         if cluster not in new_calls:
-                            new_calls[cluster] = self._new_call_row(session, call)
+                            new_calls[cluster] = {}
+                            first_call[cluster] = call
                             report.calls_created += 1
-                        row.call = new_calls[cluster]
-                        new_members.setdefault(cluster, []).append(row)
-                        first_call.setdefault(cluster, call)
-                    session.add(row)
-                    new_rows.append(((raw.source, key), row, digest, cluster))
+                        listing.cluster = cluster
+                        new_members.setdefault(cluster, []).append(listing)
+                    pending.append(listing)
                     report.inserted += 1
                 else:
                     lid, _, call_id = known
@@ -270,18 +267,10 @@ class Ingestor:
                     self._known[(raw.source, key)] = (lid, digest, call_id)
                     report.updated += 1
                     dirty.add(call_id)
-            for cluster, row in new_calls.items():
-                members = new_members[cluster]
-                if len(members) == 1:  # the common case: no merging to do
-                    self._apply_single(row, members[0], first_call[cluster])
-                else:
-                    self.apply_merge(row, members)
-            session.flush()
-            for cluster, row in new_calls.items():
-                self._cluster_call[cluster] = row.id
-                self._cluster_call[f"call:{row.id}"] = row.id
-            for known_key, row, digest, _cluster in new_rows:
-                self._known[known_key] = (row.id, digest, row.call_id)
+            if new_calls:
+                self._insert_new_calls(session, new_calls, new_members, first_call)
+            if pending:
+                self._insert_listings(session, pending)
             if touched:
                 for chunk in _chunks(touched, 500):
                     session.execute(
@@ -293,21 +282,87 @@ class Ingestor:
             for item, reason in rejected:
                 self._store_rejection(session, item, reason)
 
-    def _new_call_row(self, session: Session, call: GrantCall) -> CallRow:
-        row = CallRow(first_seen=self.now, last_seen=self.now, fields=[])
-        key = program_key(call)[:255]
-        if key:
-            program = self._programs.get(key)
-            if program is None:
-                program = ProgramRow(key=key, organizer=call.organizer, title=call.title)
-                session.add(program)
-                self._programs[key] = program
-            if isinstance(program, int):
-                row.program_id = program
+    def _insert_new_calls(
+        self,
+        session: Session,
+        new_calls: dict[str, dict[str, Any]],
+        members: dict[str, list[_Pending]],
+        first_call: dict[str, GrantCall],
+    ) -> None:
+        new_programs: dict[str, ProgramRow] = {}
+        for cluster in new_calls:
+            listings = members[cluster]
+            if len(listings) == 1:  # the common case: nothing to merge
+                call, lead, conflicts = first_call[cluster], listings[0], {}
             else:
-                row.program = program
-        session.add(row)
-        return row
+                call, lead, conflicts = merge_listings(listings)
+            values = call_values(call)
+            values.update(
+                source=lead.source,
+                source_item_id=lead.source_key,
+                conflicts=conflicts,
+                first_seen=self.now,
+                last_seen=self.now,
+                predicted=False,
+                fields=call.fields,
+            )
+            if withdrawn(listings):
+                values["status"] = Status.CLOSED.value
+            key = program_key(call)[:255]
+            if key and key not in self._programs and key not in new_programs:
+                new_programs[key] = ProgramRow(key=key, organizer=call.organizer, title=call.title)
+            values["program"] = key
+            new_calls[cluster] = values
+        if new_programs:
+            session.add_all(new_programs.values())
+            session.flush()
+            for key, program in new_programs.items():
+                self._programs[key] = program.id
+        rows = []
+        for values in new_calls.values():
+            row = dict(values)
+            key = row.pop("program")
+            row.pop("fields")
+            row["program_id"] = self._programs.get(key) if key else None
+            rows.append(row)
+        ids = session.scalars(
+            insert(CallRow).returning(CallRow.id, sort_by_parameter_order=True), rows
+        ).all()
+        field_rows = []
+        for (cluster, values), call_id in zip(new_calls.items(), ids, strict=True):
+            self._cluster_call[cluster] = call_id
+            self._cluster_call[f"call:{call_id}"] = call_id
+            field_rows.extend(
+                {"call_id": call_id, "field": slug, "rank": rank}
+                for rank, slug in enumerate(values["fields"])
+            )
+            for listing in members[cluster]:
+                listing.call_id = call_id
+        if field_rows:
+            session.execute(insert(CallField), field_rows)
+
+    def _insert_listings(self, session: Session, pending: list[_Pending]) -> None:
+        rows = [
+            {
+                "call_id": p.call_id,
+                "source": p.source,
+                "source_key": p.source_key,
+                "url": p.url,
+                "content_hash": p.content_hash,
+                "raw": p.raw,
+                "record": p.record,
+                "precedence": p.precedence,
+                "listed": True,
+                "first_seen": self.now,
+                "last_seen": self.now,
+            }
+            for p in pending
+        ]
+        ids = session.scalars(
+            insert(ListingRow).returning(ListingRow.id, sort_by_parameter_order=True), rows
+        ).all()
+        for p, lid in zip(pending, ids, strict=True):
+            self._known[(p.source, p.source_key)] = (lid, p.content_hash, p.call_id)
 
     def _store_rejection(self, session: Session, item: Any, reason: str) -> None:
         if isinstance(item, Rejected):
@@ -351,13 +406,6 @@ class Ingestor:
             row.status = Status.CLOSED.value
             return True
         return False
-
-    def _apply_single(self, row: CallRow, listing: ListingRow, call: GrantCall) -> None:
-        apply_call(row, call)
-        row.source_item_id = listing.source_key
-        row.conflicts = {}
-        if withdrawn([listing]):
-            row.status = Status.CLOSED.value
 
     def merge_stored(self, session: Session, call_ids: list[int]) -> None:
         """Recompute stored calls from their listings; record what changed in their history."""
@@ -429,6 +477,23 @@ class Ingestor:
                     if status != Status.CLOSED.value:
                         self._history(session, call_id, "no_longer_listed", None, None, source)
                     report.no_longer_listed += 1
+
+
+@dataclass
+class _Pending:
+    """A new listing waiting for its bulk insert (and for its call's id)."""
+
+    source: str
+    source_key: str
+    url: str | None
+    content_hash: str
+    raw: dict[str, Any]
+    record: dict[str, Any]
+    precedence: int
+    call_id: int | None = None
+    cluster: str | None = None
+    listed: bool = True
+    id: int | None = None
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,39 @@ from aggregator.storage.models import CallField, CallRow
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def call_values(call: GrantCall) -> dict[str, Any]:
+    """A record's facts as column values of `calls` (for bulk inserts; fields not included)."""
+    return {
+        "source": call.source or "",
+        "source_item_id": call.id,
+        "source_url": call.source_url,
+        "title": call.title,
+        "organizer": call.organizer,
+        "deadline": call.deadline,
+        "deadline_kind": call.deadline_kind.value,
+        "deadline_note": call.deadline_note.model_dump(mode="json"),
+        "application_start": call.application_start,
+        "rounds": [r.model_dump(mode="json") for r in call.rounds],
+        "max_amount_yen": call.max_amount_yen,
+        "total_budget_yen": call.total_budget_yen,
+        "subsidy_rate": call.subsidy_rate,
+        "field_terms": dict(call.field_terms),
+        "area": call.area,
+        "informal_groups_ok": call.eligibility.informal_groups_ok,
+        "legal_forms": list(call.eligibility.legal_forms),
+        "min_members": call.eligibility.min_members,
+        "min_years_active": call.eligibility.min_years_active,
+        "cost_personnel": call.costs.personnel.value,
+        "cost_honoraria": call.costs.honoraria.value,
+        "cost_rent": call.costs.rent.value,
+        "cost_equipment": call.costs.equipment.value,
+        "status": call.status.value if call.status else None,
+        "raw_text": call.raw_text,
+        "published": call.published,
+        "evidence": dict(call.evidence),
+    }
 
 
 def apply_call(row: CallRow, call: GrantCall) -> None:
