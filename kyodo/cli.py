@@ -142,6 +142,61 @@ def normalize(today: datetime | None, input_file: IO[bytes]) -> None:
         sys.exit(1)
 
 
+# --- kyodo dedupe -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date used to read yearless dates in texts without a year (default: today).",
+)
+@click.argument("input_file", type=click.File("rb"), default="-")
+def dedupe(today: datetime | None, input_file: IO[bytes]) -> None:
+    """Group raw calls that describe the same call: JSON lines in, {"id", "cluster"} out.
+
+    Reads the same lines as `kyodo normalize` (INPUT_FILE or standard input) and writes one
+    line per good input line, in order; lines of the same call share a cluster value. Uses no
+    database and changes nothing. Bad lines are reported on standard error with their line
+    number; exit status 1 if any line was bad.
+    """
+    from aggregator.dedupe import cluster_calls
+    from aggregator.normalize.pipeline import normalize_call
+
+    settings = _settings()
+    ref_today = today.date() if today else _today(settings)
+    bad = 0
+    records = []
+    for number, line_bytes in enumerate(input_file, start=1):
+        raw, error = _parse_raw_line(line_bytes)
+        if raw is None and error is None:
+            continue
+        if error is not None:
+            bad += 1
+            click.echo(f"{number}行目: {error}", err=True)
+            continue
+        try:
+            call = normalize_call(raw, today=ref_today)
+        except Exception as exc:  # one broken call must not stop the others
+            bad += 1
+            click.echo(
+                f"{number}行目: 正規化できませんでした (normalization failed: {exc})", err=True
+            )
+            continue
+        # Keys are line numbers: ids need not be unique across sources.
+        records.append((f"{number:09d}", raw.id, call))
+    clusters = cluster_calls([(key, call) for key, _, call in records])
+    names: dict[str, str] = {}
+    for key, item_id, _ in records:
+        # The cluster is named after the id of its first line, so output is readable.
+        names.setdefault(clusters[key], item_id)
+        click.echo(json.dumps({"id": item_id, "cluster": names[clusters[key]]}, ensure_ascii=False))
+    if bad:
+        click.echo(f"{bad}行を処理できませんでした (lines rejected: {bad})", err=True)
+        sys.exit(1)
+
+
 # --- kyodo ingest -----------------------------------------------------------------------
 
 

@@ -50,3 +50,17 @@ def test_speed_benchmark_runs() -> None:
     )
     assert "calls/s" in result.stdout
     assert "machine:" in result.stdout
+
+
+def test_dedupe_accuracy_on_the_labelled_pairs() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/dedupe_accuracy", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout)
+    assert figures["labelled"]["tp"] + figures["labelled"]["fn"] >= 60
+    assert figures["labelled"]["precision"] >= 0.98
+    assert figures["labelled"]["recall"] >= 0.90
