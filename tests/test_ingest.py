@@ -254,3 +254,32 @@ def test_staff_split_and_merge_persist_across_later_ingests(db_url: str) -> None
     assert _call_of(db_url, canpan) == _call_of(db_url, other)
     assert _counts(db_url)["calls"] == 2
     assert _counts(db_url)["listings"] == 3
+
+
+def _history_kinds(url: str) -> list[tuple[str, str | None, str | None]]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            return [
+                (h.kind, h.old_value, h.new_value)
+                for h in s.scalars(select(CallHistoryRow).order_by(CallHistoryRow.id))
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_amount_change_closing_reopening_and_withdrawal_are_history(sqlite_url: str) -> None:
+    upgrade_database(sqlite_url)
+    _ingest(sqlite_url, [OTHER])
+    raised = {**OTHER, "text": OTHER["text"].replace("300,000円", "400,000円")}
+    _ingest(sqlite_url, [raised])
+    closed = {**raised, "status": "募集終了"}
+    _ingest(sqlite_url, [closed])
+    _ingest(sqlite_url, [raised])  # the source lists it as open again
+    withdrawn = {**raised, "title": "【募集中止】" + OTHER["title"]}
+    _ingest(sqlite_url, [withdrawn])
+    kinds = _history_kinds(sqlite_url)
+    assert ("amount_changed", "300000", "400000") in kinds
+    assert ("closed", "open", "closed") in kinds
+    assert ("reopened", "closed", "open") in kinds
+    assert kinds[-1] == ("withdrawn", "open", "closed")
