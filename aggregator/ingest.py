@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.dedupe import Matcher, program_key
@@ -47,6 +47,7 @@ _WITHDRAWN_WORDS = ("募集中止", "公募中止", "取り下げ", "取りや�
 _RECORD_EXCLUDE = {"raw_text", "first_seen", "last_seen", "informal_groups_ok"}
 
 BATCH_SIZE = 1000
+_MATCH_TEXT_CHARS = 600
 
 
 def precedence(source: str) -> int:
@@ -145,13 +146,17 @@ class Ingestor:
                     ListingRow.content_hash,
                     ListingRow.call_id,
                     ListingRow.record,
+                    # The head of the text: matching reads an organizer from it when the
+                    # listing names none (the stored record leaves the raw text out).
+                    func.substr(ListingRow.raw["text"].as_string(), 1, _MATCH_TEXT_CHARS),
                 )
             )
             self._programs = dict(session.execute(select(ProgramRow.key, ProgramRow.id)).all())
             records: list[tuple[str, dict[str, Any], int]] = []
-            for lid, source, key, digest, call_id, record in rows:
+            for lid, source, key, digest, call_id, record, head in rows:
                 self._known[(source, key)] = (lid, digest, call_id)
                 ids[lid] = f"{source}/{key}"
+                record["raw_text"] = head or ""
                 records.append((f"{source}/{key}", record, call_id))
         must = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "merge"]
         cannot = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "split"]
