@@ -110,36 +110,16 @@ def normalize(today: datetime | None, input_file: IO[bytes]) -> None:
     eligibility and the evidence for each. Bad lines are reported on standard error with
     their line number; the others are still processed; exit status 1 if any line was bad.
     """
-    from aggregator.normalize.pipeline import normalize_call
 
     settings = _settings()
     ref_today = today.date() if today else _today(settings)
     out = sys.stdout
-    bad = 0
-    for number, line_bytes in enumerate(input_file, start=1):
-        raw, error = _parse_raw_line(line_bytes)
-        if raw is None and error is None:
-            continue  # blank line
-        if error is not None:
-            bad += 1
-            click.echo(f"{number}行目: {error}", err=True)
-            continue
-        try:
-            call = normalize_call(raw, today=ref_today)
-        except Exception as exc:  # one broken call must not stop the others
-            bad += 1
-            click.echo(
-                f"{number}行目: 正規化できませんでした (normalization failed: "
-                f"{type(exc).__name__}: {exc})",
-                err=True,
-            )
-            continue
+    reader = _CallReader(input_file, ref_today)
+    for _number, _raw, call in reader:
         out.write(call.contract_json())
         out.write("\n")
     out.flush()
-    if bad:
-        click.echo(f"{bad}行を処理できませんでした (lines rejected: {bad})", err=True)
-        sys.exit(1)
+    reader.finish()
 
 
 # --- kyodo dedupe -----------------------------------------------------------------------
@@ -162,28 +142,12 @@ def dedupe(today: datetime | None, input_file: IO[bytes]) -> None:
     number; exit status 1 if any line was bad.
     """
     from aggregator.dedupe import cluster_calls
-    from aggregator.normalize.pipeline import normalize_call
 
     settings = _settings()
     ref_today = today.date() if today else _today(settings)
-    bad = 0
+    reader = _CallReader(input_file, ref_today)
     records = []
-    for number, line_bytes in enumerate(input_file, start=1):
-        raw, error = _parse_raw_line(line_bytes)
-        if raw is None and error is None:
-            continue
-        if error is not None:
-            bad += 1
-            click.echo(f"{number}行目: {error}", err=True)
-            continue
-        try:
-            call = normalize_call(raw, today=ref_today)
-        except Exception as exc:  # one broken call must not stop the others
-            bad += 1
-            click.echo(
-                f"{number}行目: 正規化できませんでした (normalization failed: {exc})", err=True
-            )
-            continue
+    for number, raw, call in reader:
         # Keys are line numbers: ids need not be unique across sources.
         records.append((f"{number:09d}", raw.id, call))
     clusters = cluster_calls([(key, call) for key, _, call in records])
@@ -192,9 +156,7 @@ def dedupe(today: datetime | None, input_file: IO[bytes]) -> None:
         # The cluster is named after the id of its first line, so output is readable.
         names.setdefault(clusters[key], item_id)
         click.echo(json.dumps({"id": item_id, "cluster": names[clusters[key]]}, ensure_ascii=False))
-    if bad:
-        click.echo(f"{bad}行を処理できませんでした (lines rejected: {bad})", err=True)
-        sys.exit(1)
+    reader.finish()
 
 
 # --- kyodo ingest -----------------------------------------------------------------------
@@ -259,6 +221,48 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
     click.echo(json.dumps(counts))
     if report.rejected:
         sys.exit(1)
+
+
+class _CallReader:
+    """Raw calls from JSON lines, normalized: yields (line number, RawCall, GrantCall).
+
+    Bad lines are reported on standard error with their number and skipped; `finish` then
+    exits with status 1 if there were any.
+    """
+
+    def __init__(self, lines: IO[bytes], today: date) -> None:
+        self.lines = lines
+        self.today = today
+        self.bad = 0
+
+    def _reject(self, number: int, message: str) -> None:
+        self.bad += 1
+        click.echo(f"{number}行目: {message}", err=True)
+
+    def __iter__(self):
+        from aggregator.normalize.pipeline import normalize_call
+
+        for number, line_bytes in enumerate(self.lines, start=1):
+            raw, error = _parse_raw_line(line_bytes)
+            if raw is None and error is None:
+                continue  # blank line
+            if error is not None:
+                self._reject(number, error)
+                continue
+            try:
+                call = normalize_call(raw, today=self.today)
+            except Exception as exc:  # one broken call must not stop the others
+                self._reject(
+                    number,
+                    f"正規化できませんでした (normalization failed: {type(exc).__name__}: {exc})",
+                )
+                continue
+            yield number, raw, call
+
+    def finish(self) -> None:
+        if self.bad:
+            click.echo(f"{self.bad}行を処理できませんでした (lines rejected: {self.bad})", err=True)
+            sys.exit(1)
 
 
 def _parse_raw_line(line_bytes: bytes):
