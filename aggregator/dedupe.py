@@ -2,53 +2,65 @@
 
 One foundation call is reposted by national aggregators, prefectural and city centres and
 newsletters, each in its own words. This module decides, for two normalized listings
-(`GrantCall`), whether they are the same call, and keeps an incremental index (`Matcher`) that
-places each new listing in an existing call (cluster) or starts a new one.
+(`GrantCall`), whether they are the same call (`compare`), keeps an incremental index
+(`Matcher`) that places each new listing in an existing call (cluster) or starts a new one, and
+clusters a batch (`cluster_calls`).
 
-Rules (general, in the order they are applied; `compare` reports each one it used):
+Rules (general; `compare` reports the ones it used):
 
-1. Staff decisions win: `must_link` pairs are always in one cluster, `cannot_link` pairs never
-   end up in one cluster by an automatic join.
+1. Staff decisions win: `must_link` pairs are always in one cluster, `cannot_link` pairs are
+   never put in one cluster by an automatic join.
 2. Hard "different" rules (any one is enough):
-   - round markers conflict: both titles state a fiscal year / round (第N回, 第N期) / phase
-     (第N次募集) / half (前期・後期 …) and the values differ. A new round is a new call.
-   - organizers conflict: both known, and after normalization (legal forms such as 公益財団法人,
-     (公財), 株式会社 dropped; known short forms such as 赤い羽根 → 中央共同募金会, 信金 →
-     信用金庫; a government department reduced to its government) neither is the other, nor
-     the other's name without a business word (さくら生命 / さくら生命保険), nor the last part
-     after "・" (むすびえ / 全国こども食堂支援センター・むすびえ).
-   - division qualifiers conflict: both titles name a division or track (〈高齢者部門〉,
-     (子ども部門), 一般助成 / 特別助成, (令和8年7月豪雨)) and they differ.
-   - maximum amounts differ (both known; units are already normalized to yen).
-   - areas at the same level differ (two different municipalities or prefectures).
-   - deadlines differ, unless the difference is explained: within 3 days, one listing's
-     deadline is the other's start date (sources mislabel dates), one digit differs (a typo),
-     or one listing announces an extension (延長) and its deadline is the later one, by ≤ 92 days.
-     Explained differences count only when organizer and title agree strongly.
+   - round markers conflict: both titles state a fiscal year (2026年度, 令和8年度, a bare
+     "2026" label), a round (第N回, 第N期), a phase (第N次募集) or a half (前期・後期, 上期・下期 …)
+     and the values differ. A new round is a new call. A marker stated by one title only is
+     no conflict (reposts drop them).
+   - organizers conflict: both known and, after `normalize_organizer` (legal forms such as
+     公益財団法人, (公財), 株式会社 dropped; short forms 赤い羽根 → 中央共同募金会, …信金 →
+     …信用金庫, …社協 → …社会福祉協議会; a government department reduced to its government),
+     neither is the other, nor the other plus a non-organization word (さくら生命 /
+     さくら生命保険; but 千葉県 / 千葉県共同募金会 differ), nor the part after "・" (むすびえ /
+     全国こども食堂支援センター・むすびえ).
+   - divisions conflict: both titles name a division or track (〈高齢者部門〉, 子ども部門,
+     一般助成 / 特別助成, (令和8年7月豪雨)) and none of one's is in the other's.
+   - maximum amounts differ (both known; already in yen), or areas of the same level differ.
+   - deadlines differ and the difference is not explained. Explained: one listing's deadline
+     is the other's start date (sources and parsers mix them up), one digit differs within
+     62 days (a typo), or the later listing announces an extension (延長), within 92 days.
+     An explained difference still needs the same (or a named) organizer and a title
+     similarity ≥ 0.8.
 3. Otherwise the evidence is added up; the pair is the same call when the score reaches 1.0:
-   - title similarity (0..1) × 0.65, on "core" titles: announcement tags (【…】), legal forms,
-     the organizer's name, round/year markers and generic words (助成, 募集, 事業, 活動, 支援,
-     お知らせ …) removed; 子ども/子供 → こども, 障がい → 障害. Similarity is the larger of the
-     character-bigram Dice coefficient and the longest common substring (≥ 3 characters)
-     over the shorter core. A title made only of generic words ("助成金のご案内") says nothing:
-     it counts 0.25 instead.
-   - organizer: same +0.35; one listing has none but names the other's organizer in its title
-     or text +0.25; unknown 0.
-   - deadline: equal +0.35; within 3 days +0.3; explained difference +0.1; unknown 0.
+   - title: similarity (0..1) × 0.65, on core titles: tags (【助成先募集】…), legal forms,
+     the organizer's names, round/year markers, punctuation and generic words (助成, 募集,
+     事業, 活動, 支援, 応援, 基金, お知らせ …) removed; 子ども/子供 → こども, 障がい → 障害.
+     Similarity is the larger of the character-bigram Dice coefficient and 2 × the longest
+     common substring / the summed lengths (counted when that substring is the whole shorter
+     title or ≥ 4 characters: shorter overlaps are common words). When only one title names
+     a division and the other does not contain it, the similarity is halved (the default
+     tracks 一般 / 通常 excepted). A title of generic words only ("助成金のご案内") says
+     nothing and counts 0.25.
+   - organizer: same +0.35; one listing has no organizer field but names the other's
+     organizer (title, label line 実施団体…, "title(funder)" in its text, "funderより") +0.25;
+     both only guessed and different −0.2; unknown 0.
+   - deadline: equal +0.35; 1-3 days apart +0.25; explained difference +0.1; unknown 0.
    - amount: equal +0.15; unknown 0.
-   So a reworded title needs the organizer, the deadline and the amount to agree, and two
-   programmes of one funder with the same deadline are kept apart by their titles.
-4. Clusters are transitive but guarded against chaining: a listing joins a cluster only when it
-   matches one member and has no hard conflict with any member; `cluster_calls` joins the
-   best-scoring pairs first (order-independent).
+   So a reworded title needs the organizer, the deadline and the amount to agree, a generic
+   title needs all three exactly, and two programmes of one funder with the same deadline
+   and amount are kept apart unless their titles share a distinctive word.
+4. Clusters are transitive but guarded against chaining: a listing joins a cluster only when
+   it matches one member and has no hard conflict (rule 2; deadlines only when more than 92
+   days apart) with any member. `cluster_calls` joins the best-scoring pairs first, so its
+   result does not depend on the input order.
 
-Programmes: `program_key` is the normalized organizer plus the title without round and year
-markers, the same for every year of one programme, so past rounds can predict the next one.
+Programmes: `program_key` is the normalized organizer plus the title without tags, round and
+year markers; it is the same for every year of one programme (for "例年6月頃に募集").
 
-Blocking (what is compared at all): listings sharing the organizer, a character bigram of the
-core title, or the deadline (±3 days) together with the amount or the first activity field.
-Blocks larger than `_BLOCK_CAP` contribute only their most recent members; the candidates hit
-by most blocks are compared first, at most `_MAX_CANDIDATES` of them.
+Blocking (what is compared at all): listings filed under the same deadline together with the
+organizer (also ±3 days), the core title, or the amount; the same organizer; or a character
+bigram of the core title. Blocks larger than `_BLOCK_CAP` are used only when the others give too
+few candidates (then their most recent members). At most `_MAX_CANDIDATES` candidates, those
+sharing the most specific blocks, are scored; candidates of another year, amount or funder are
+rejected before scoring.
 """
 
 from __future__ import annotations
@@ -484,7 +496,6 @@ class _Features:
         "dates",
         "deadline",
         "extended",
-        "field",
         "guess",
         "hay",
         "key",
@@ -492,12 +503,10 @@ class _Features:
         "org",
         "org_forms",
         "quals",
-        "title",
     )
 
     def __init__(self, key: str, call: GrantCall) -> None:
         self.key = key
-        self.title = call.title
         org = _normalize_org(call.organizer) if call.organizer else ""
         self.org = org
         # Without an organizer field, the title and the head of the text may still name it.
@@ -522,7 +531,6 @@ class _Features:
         self.dates = tuple(sorted(dates))
         self.amount = call.max_amount_yen
         self.area = call.area
-        self.field = call.fields[0] if call.fields else ""
         self.extended = _EXTENDED in call.title or _EXTENDED in call.raw_text
 
 
@@ -703,7 +711,7 @@ def compare(a: GrantCall, b: GrantCall) -> MatchResult:
 # --- the index -------------------------------------------------------------------------
 
 _BLOCK_CAP = 48  # at most this many (most recent) members of one block are looked at
-_MAX_CANDIDATES = 12  # compared in full per lookup, most block hits first
+_MAX_CANDIDATES = 8  # compared in full per lookup, most block hits first
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:

@@ -137,34 +137,41 @@ class Ingestor:
                     DedupeDecisionRow.listing_b_id,
                 )
             ).all()
+            decided = {lid for _, a, b in decisions for lid in (a, b)}
             ids: dict[int, str] = {}
+            if decided:
+                for lid, source, key in session.execute(
+                    select(ListingRow.id, ListingRow.source, ListingRow.source_key).where(
+                        ListingRow.id.in_(decided)
+                    )
+                ):
+                    ids[lid] = f"{source}/{key}"
+            must = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "merge"]
+            cannot = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "split"]
+            self.matcher = Matcher(must_link=must, cannot_link=cannot)
+            self._programs = dict(session.execute(select(ProgramRow.key, ProgramRow.id)).all())
+            # Streamed: holding every stored record at once would take about 10 KB a listing.
             rows = session.execute(
                 select(
-                    ListingRow.id,
                     ListingRow.source,
                     ListingRow.source_key,
+                    ListingRow.id,
                     ListingRow.content_hash,
                     ListingRow.call_id,
                     ListingRow.record,
                     # The head of the text: matching reads an organizer from it when the
                     # listing names none (the stored record leaves the raw text out).
                     func.substr(ListingRow.raw["text"].as_string(), 1, _MATCH_TEXT_CHARS),
-                )
+                ).execution_options(yield_per=2000)
             )
-            self._programs = dict(session.execute(select(ProgramRow.key, ProgramRow.id)).all())
-            records: list[tuple[str, dict[str, Any], int]] = []
-            for lid, source, key, digest, call_id, record, head in rows:
+            for source, key, lid, digest, call_id, record, head in rows:
                 self._known[(source, key)] = (lid, digest, call_id)
-                ids[lid] = f"{source}/{key}"
                 record["raw_text"] = head or ""
-                records.append((f"{source}/{key}", record, call_id))
-        must = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "merge"]
-        cannot = [(ids[a], ids[b]) for kind, a, b in decisions if kind == "split"]
-        self.matcher = Matcher(must_link=must, cannot_link=cannot)
-        for mkey, record, call_id in records:
-            cluster = f"call:{call_id}"
-            self._cluster_call[cluster] = call_id
-            self.matcher.add(mkey, GrantCall.model_validate(record), cluster=cluster)
+                cluster = f"call:{call_id}"
+                self._cluster_call[cluster] = call_id
+                self.matcher.add(
+                    f"{source}/{key}", GrantCall.model_validate(record), cluster=cluster
+                )
         self._loaded = True
 
     # -- ingest --------------------------------------------------------------------------
