@@ -437,7 +437,7 @@ def _title_similarity(a: str, b: str) -> float | None:
 # --- features --------------------------------------------------------------------------
 
 _EXTENDED = "延長"
-_HAY_CHARS = 400
+_HAY_CHARS = 300  # funders are named near the top (◆title(funder), 実施団体 …)
 # Where a listing without an organizer field names the funder (checked in this order).
 _LABEL_RE = re.compile(
     r"^[ \t]*(?:実施団体|助成団体|実施主体|主催者?|助成元|運営団体|募集団体)[ \t]*[::]?[ \t]*\n?"

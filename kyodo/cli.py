@@ -265,68 +265,6 @@ class _CallReader:
             sys.exit(1)
 
 
-# --- kyodo dedupe -----------------------------------------------------------------------
-
-
-@main.command()
-@click.option(
-    "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Date used to read yearless deadlines of undated calls (default: today).",
-)
-@click.argument("input_file", type=click.File("rb"), default="-")
-def dedupe(today: datetime | None, input_file: IO[bytes]) -> None:
-    """Find listings of the same call: JSON lines in (as for normalize), JSON lines out.
-
-    Each output line is {"id", "cluster"}, one per good input line, in input order; lines that
-    describe the same call share the cluster value (the smallest id among them). Uses no
-    database and changes nothing. Bad lines are reported on standard error with their line
-    number and left out; exit status 1 if any line was bad.
-    """
-    from aggregator.dedupe import cluster_calls
-    from aggregator.normalize.pipeline import normalize_call
-
-    settings = _settings()
-    ref_today = today.date() if today else _today(settings)
-    calls = []
-    bad = 0
-    for number, line_bytes in enumerate(input_file, start=1):
-        raw, error = _parse_raw_line(line_bytes)
-        if raw is None and error is None:
-            continue  # blank line
-        if error is not None:
-            bad += 1
-            click.echo(f"{number}行目: {error}", err=True)
-            continue
-        try:
-            calls.append(normalize_call(raw, today=ref_today))
-        except Exception as exc:  # one broken call must not stop the others
-            bad += 1
-            click.echo(
-                f"{number}行目: 正規化できませんでした (normalization failed: "
-                f"{type(exc).__name__}: {exc})",
-                err=True,
-            )
-    # Keys are positions, so a repeated id stays two records; a cluster is named by the
-    # smallest id among its members, whatever the input order.
-    keys = [f"{i:09d}" for i in range(len(calls))]
-    clusters = cluster_calls(list(zip(keys, calls, strict=True)))
-    names: dict[str, str] = {}
-    for key, call in zip(keys, calls, strict=True):
-        cid = clusters[key]
-        if cid not in names or call.id < names[cid]:
-            names[cid] = call.id
-    out = sys.stdout
-    for key, call in zip(keys, calls, strict=True):
-        out.write(json.dumps({"id": call.id, "cluster": names[clusters[key]]}, ensure_ascii=False))
-        out.write("\n")
-    out.flush()
-    if bad:
-        click.echo(f"{bad}行を処理できませんでした (lines rejected: {bad})", err=True)
-        sys.exit(1)
-
-
 def _parse_raw_line(line_bytes: bytes):
     """(RawCall, None) for a good line, (None, message) for a bad one, (None, None) if blank."""
     from aggregator.record import RawCall

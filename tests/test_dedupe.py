@@ -180,7 +180,9 @@ SAME = [
     ),
     (  # short form of the funder
         call("赤い羽根福祉基金 2026年度助成", "社会福祉法人中央共同募金会", amount=8_000_000),
-        call("【応募受付中・8/31締切り】赤い羽根福祉基金 2026年度助成", "赤い羽根", amount=8_000_000),
+        call(
+            "【応募受付中・8/31締切り】赤い羽根福祉基金 2026年度助成", "赤い羽根", amount=8_000_000
+        ),
     ),
     (  # company name without its business word
         call("さくら生命 地域貢献活動助成〈高齢者部門〉", "株式会社さくら生命保険"),
@@ -188,7 +190,9 @@ SAME = [
     ),
     (  # reworded title, same funder, deadline and amount
         call("国際交流・多文化共生活動助成", "公益財団法人かけはし国際交流財団"),
-        call("多文化共生の活動への助成", None, text="◆多文化共生の活動への助成(かけはし国際交流財団)"),
+        call(
+            "多文化共生の活動への助成", None, text="◆多文化共生の活動への助成(かけはし国際交流財団)"
+        ),
     ),
     (  # generic title: organizer, deadline and amount all agree
         call("ながれ信金 地域応援基金 2026", "ながれ信用金庫", amount=100_000),
@@ -209,11 +213,17 @@ SAME = [
     ),
     (  # one source gives the opening date where the other gives the deadline
         call("令和8年度 ちば地域づくり活動補助金", "千葉県", start=date(2026, 6, 1)),
-        call("令和8年度 ちば地域づくり活動補助金", "千葉県", deadline=date(2026, 6, 1), amount=None),
+        call(
+            "令和8年度 ちば地域づくり活動補助金", "千葉県", deadline=date(2026, 6, 1), amount=None
+        ),
     ),
     (  # deadline one day apart (time zones, postmark)
         call("フードバンク活動支援助成", "全国フードシェア協議会"),
-        call("フードバンク活動支援助成", "一般社団法人全国フードシェア協議会", deadline=date(2026, 9, 1)),
+        call(
+            "フードバンク活動支援助成",
+            "一般社団法人全国フードシェア協議会",
+            deadline=date(2026, 9, 1),
+        ),
     ),
     (  # a government department is the government
         call("令和8年度 地域防災力向上支援補助金", "千葉県 防災政策課", amount=None),
@@ -394,7 +404,12 @@ def _batch() -> list[tuple[str, GrantCall]]:
     return [
         ("L3", call("2026年度 地域福祉活動助成", "公益財団法人ひかり福祉財団")),
         ("L1", call("ひかり福祉財団「2026年度 地域福祉活動助成」", "(公財)ひかり福祉財団")),
-        ("L7", call("2026年度 地域福祉活動助成", None, text="◆2026年度 地域福祉活動助成(ひかり福祉財団)")),
+        (
+            "L7",
+            call(
+                "2026年度 地域福祉活動助成", None, text="◆2026年度 地域福祉活動助成(ひかり福祉財団)"
+            ),
+        ),
         ("L2", call("2025年度 地域福祉活動助成", "ひかり福祉財団", deadline=date(2025, 8, 29))),
         ("L5", call("2026年度 特別助成〈災害復興支援〉", "ひかり福祉財団", amount=1_000_000)),
         ("L4", call("令和8年度 地域福祉活動助成", "千葉県共同募金会", deadline=date(2026, 10, 30))),
