@@ -187,6 +187,7 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
     from sqlalchemy.exc import SQLAlchemyError
 
     from aggregator.ingest import Ingestor, read_jsonl
+    from aggregator.programs import predict_upcoming
     from aggregator.storage.db import current_revision, head_revision, make_engine
 
     settings = _settings()
@@ -203,6 +204,7 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
             report = Ingestor(engine, today=ref_today).ingest(
                 read_jsonl(input_file), complete=complete
             )
+            predicted = predict_upcoming(engine, today=ref_today)
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
@@ -216,7 +218,7 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
         f"新規 {counts['inserted']} 件、更新 {counts['updated']} 件、"
         f"変更なし {counts['unchanged']} 件、"
         f"不採用 {counts['rejected']} 件、掲載終了 {counts['no_longer_listed']} 件"
-        f"(新しい公募 {counts['calls_created']} 件)"
+        f"(新しい公募 {counts['calls_created']} 件、例年の時期から予測した募集予定 {predicted} 件)"
     )
     click.echo(json.dumps(counts))
     if report.rejected:
