@@ -6,6 +6,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from aggregator.normalize.text import clause_snippet
+
 NATIONAL = "national"
 
 PREFECTURES: tuple[str, ...] = (
@@ -135,19 +137,7 @@ _LEGAL_PREFIX = re.compile(
 
 
 def _snippet(text: str, start: int, end: int, width: int = 80) -> str:
-    """The clause around text[start:end]: cut at line breaks and 。, at most `width` characters."""
-    left = max(text.rfind("\n", 0, start), text.rfind("。", 0, start)) + 1
-    right = len(text)
-    newline = text.find("\n", end)
-    if newline >= 0:
-        right = newline
-    stop = text.find("。", end, right)
-    if stop >= 0:
-        right = stop + 1
-    if right - left > width:
-        left = max(left, start - max((width - (end - start)) // 2, 0))
-        right = min(right, left + width)
-    return text[left:right].strip()
+    return clause_snippet(text, start, end, width)
 
 
 def _is_name_char(char: str) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from aggregator.fields import FIELD_SHORT_LABELS, FIELD_SLUGS, FIELDS
+from aggregator.normalize.text import clause_snippet
 
 # Curated vocabulary: slug -> {term: weight}. Weights: 3 = a word that names the field by itself
 # (難病, 里山), 2 = clear but broader (子育て, 高齢者), 1 = generic (福祉, 文化), below 1 = a
@@ -372,23 +373,7 @@ class FieldsInfo:
 
 
 def _snippet(text: str, start: int, end: int, width: int = 80) -> str:
-    """The clause around text[start:end]: cut at line breaks and 。, at most `width` characters."""
-    left = max(text.rfind("\n", 0, start), text.rfind("。", 0, start)) + 1
-    right = len(text)
-    newline = text.find("\n", end)
-    if newline >= 0:
-        right = newline
-    stop = text.find("。", end, right)
-    if stop >= 0:
-        right = stop + 1
-    if right - left > width:
-        # Too long: keep the match near the middle, starting after a comma where one is close.
-        left = max(left, start - max((width - (end - start)) // 2, 0))
-        comma = text.find("、", left, start)
-        if 0 <= comma < start - 10:
-            left = comma + 1
-        right = min(right, left + width)
-    return text[left:right].strip()
+    return clause_snippet(text, start, end, width, after_comma=True)
 
 
 def _scan(text: str, factor: float, scores: dict[str, float]) -> dict[str, int]:

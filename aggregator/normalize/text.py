@@ -61,3 +61,29 @@ def normalize_text(text: str) -> str:
     if " " in text:
         text = _SPACE_RUN.sub(_date_space, text)
     return text
+
+
+def clause_snippet(
+    text: str, start: int, end: int, width: int = 80, *, after_comma: bool = False
+) -> str:
+    """Evidence for text[start:end]: its clause, cut at line breaks and 。, ≤ `width` chars.
+
+    A longer clause keeps the match near the middle; with `after_comma` it then starts after
+    a 、 close before the match, so the snippet begins at a phrase.
+    """
+    left = max(text.rfind("\n", 0, start), text.rfind("。", 0, start)) + 1
+    right = len(text)
+    newline = text.find("\n", end)
+    if newline >= 0:
+        right = newline
+    stop = text.find("。", end, right)
+    if stop >= 0:
+        right = stop + 1
+    if right - left > width:
+        left = max(left, start - max((width - (end - start)) // 2, 0))
+        if after_comma:
+            comma = text.find("、", left, start)
+            if 0 <= comma < start - 10:
+                left = comma + 1
+        right = min(right, left + width)
+    return text[left:right].strip()
