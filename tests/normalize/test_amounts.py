@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from aggregator.normalize.amounts import AmountInfo, parse_amounts, parse_yen
 from aggregator.normalize.text import normalize_text
+from tests.realpages import real_page_text
 
 
 def amounts(text: str, title: str = "") -> AmountInfo:
@@ -282,18 +281,8 @@ def test_evidence_is_at_most_about_80_characters() -> None:
 
 # --- real pages (skipped where /work/shared is absent) ------------------------------------
 
-REAL_PAGES = Path(__file__).resolve().parents[3] / "shared" / "real-pages"
 
-
-def _page_text(name: str) -> str:
-    path = REAL_PAGES / name
-    if not path.exists():
-        pytest.skip("real pages not available")
-    bs4 = pytest.importorskip("bs4")
-    soup = bs4.BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "html.parser")
-    for tag in soup(["script", "style"]):
-        tag.decompose()
-    return normalize_text(soup.get_text("\n"))
+_page_text = real_page_text
 
 
 @pytest.mark.parametrize(

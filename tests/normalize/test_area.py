@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import html
-import re
-from pathlib import Path
-
 import pytest
 
 from aggregator.normalize.area import PREFECTURES, parse_area
 from aggregator.normalize.text import normalize_text
-
-REAL_PAGES = Path(__file__).resolve().parents[3] / "shared" / "real-pages"
+from tests.realpages import real_page_text
 
 
 def area(
@@ -263,13 +258,7 @@ def test_full_width_input() -> None:
 # --- Real pages (test data only; skipped where the folder is absent) ---------------------
 
 
-def _page_text(name: str) -> str:
-    path = REAL_PAGES / name
-    if not path.exists():
-        pytest.skip("real pages not available")
-    raw = path.read_text(encoding="utf-8")
-    raw = re.sub(r"<script.*?</script>|<style.*?</style>", "", raw, flags=re.S)
-    return normalize_text(html.unescape(re.sub(r"<[^>]+>", "\n", raw)))
+_page_text = real_page_text
 
 
 def test_real_canpan_detail_is_national() -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import html
-import re
-from pathlib import Path
-
 import pytest
 
 from aggregator.fields import FIELD_SHORT_LABELS, FIELD_SLUGS, FIELDS
 from aggregator.normalize.classify import FieldsInfo, classify_fields, map_source_category
 from aggregator.normalize.text import normalize_text
-
-REAL_PAGES = Path(__file__).resolve().parents[3] / "shared" / "real-pages"
+from tests.realpages import real_page_text
 
 
 def classify(title: str, body: str, categories: tuple[str, ...] = ()) -> FieldsInfo:
@@ -415,13 +410,7 @@ def test_other_label_adds_nothing() -> None:
 # --- Real pages (test data only; skipped where the folder is absent) ---------------------
 
 
-def _page_text(name: str) -> str:
-    path = REAL_PAGES / name
-    if not path.exists():
-        pytest.skip("real pages not available")
-    raw = path.read_text(encoding="utf-8")
-    raw = re.sub(r"<script.*?</script>|<style.*?</style>", "", raw, flags=re.S)
-    return normalize_text(html.unescape(re.sub(r"<[^>]+>", "\n", raw)))
+_page_text = real_page_text
 
 
 def _between(text: str, start: str, end: str) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from aggregator.normalize.eligibility import parse_costs, parse_eligibility
 from aggregator.normalize.text import normalize_text
 from aggregator.record import CostsCovered, Coverage, Eligibility
+from tests.realpages import real_page_text
 
 
 def eligibility(text: str) -> tuple[Eligibility, dict[str, str]]:
@@ -298,18 +297,8 @@ def test_costs_evidence_is_the_clause() -> None:
 
 # --- real pages (skipped where /work/shared is absent) ------------------------------------
 
-REAL_PAGES = Path(__file__).resolve().parents[3] / "shared" / "real-pages"
 
-
-def _page_text(name: str) -> str:
-    path = REAL_PAGES / name
-    if not path.exists():
-        pytest.skip("real pages not available")
-    bs4 = pytest.importorskip("bs4")
-    soup = bs4.BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "html.parser")
-    for tag in soup(["script", "style"]):
-        tag.decompose()
-    return normalize_text(soup.get_text("\n"))
+_page_text = real_page_text
 
 
 def test_real_canpan_page() -> None:
