@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     home_municipality: str = "鎌ケ谷市"
     timezone: str = "Asia/Tokyo"
 
+    # Crawling (kyodo crawl). The contact goes into the User-Agent so site owners can reach us.
+    crawl_contact: str = "kyodo-admin@example.org"
+    crawl_delay: float = Field(default=1.0, ge=0)  # seconds between requests to one site
+    crawl_timeout: float = Field(default=30.0, gt=0)
+    crawl_retries: int = Field(default=2, ge=0)
+    retry_backoff: float = Field(default=2.0, ge=0)  # seconds before the first retry, doubled
+    crawl_http_cache: bool = False  # cache responses on disk (development)
+    crawl_cache_dir: Path = Path(".kyodo-httpcache")
+    # A folder of extra generic-spider configurations (*.toml) beside the bundled ones.
+    spider_config_dir: Path | None = None
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:

@@ -225,6 +225,295 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
         sys.exit(1)
 
 
+# --- kyodo crawl / sources / mirror -------------------------------------------------------
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@click.option("--all", "all_sources", is_flag=True, help="Crawl every source.")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="Send every request to this mirror (same paths as the real sites; the real host goes "
+    "in X-Forwarded-Host). For tests, demos and proxies.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    default=None,
+    help="Write the raw listings to this JSON-lines file (- for standard output) instead of "
+    "ingesting them into the database.",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date used to decide open/closed status when ingesting (default: today).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO) on stderr.")
+def crawl(
+    sources: tuple[str, ...],
+    all_sources: bool,
+    base_url: str | None,
+    output: str | None,
+    today: datetime | None,
+    verbose: bool,
+) -> None:
+    """Crawl SOURCES (or --all) and ingest their listings into the database.
+
+    Prints progress and, at the end, a summary per source on standard error; source health is
+    stored and shown by `kyodo sources`. Exit status 1 if a source failed (no listings because
+    of errors); the other sources are still ingested, and stored calls are never erased.
+    """
+    from urllib.parse import urlsplit
+
+    from spiders.run import crawl as run_crawl
+    from spiders.run import crawler_settings
+
+    settings = _settings()
+    if base_url:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise click.BadParameter(
+                f"http:// か https:// で始まる URL を指定してください (not an http(s) URL: "
+                f"{base_url})",
+                param_hint="--base-url",
+            )
+    specs = _spider_specs(settings)
+    if all_sources == bool(sources):
+        raise click.UsageError(
+            "情報源の名前か --all のどちらかを指定してください (give SOURCE names or --all). "
+            f"情報源: {', '.join(specs)}"
+        )
+    names = list(specs) if all_sources else list(dict.fromkeys(sources))
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise click.UsageError(
+            f"知らない情報源です (unknown source): {', '.join(unknown)}. 情報源: {', '.join(specs)}"
+        )
+    # Writing to a file, health is still stored when the database is there.
+    engine = _upgraded_engine(settings) if output is None else _engine_if_upgraded(settings)
+    ref_today = today.date() if today else _today(settings)
+    scrapy_settings = crawler_settings(
+        settings, base_url=base_url, log_level="INFO" if verbose else "CRITICAL"
+    )
+    results = run_crawl([specs[n] for n in names], scrapy_settings)
+
+    if output is not None:
+        _write_listings(output, [item for _, items in results for item in items])
+    try:
+        _store_crawl(engine, results, ingest=output is None, today=ref_today)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    _print_summary(results, ingested=output is None)
+    if any(run.assess() == "failed" for run, _ in results):
+        sys.exit(1)
+
+
+def _spider_specs(settings):
+    from spiders.generic import ConfigError
+
+    from spiders.run import available_spiders
+
+    try:
+        return available_spiders(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _upgraded_engine(settings):
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.storage.db import current_revision, head_revision, make_engine
+
+    try:
+        if current_revision(settings.database_url) != head_revision():
+            raise click.ClickException(
+                "データベースが最新ではありません。先に kyodo db upgrade を実行してください "
+                "(database schema is not up to date: run kyodo db upgrade)"
+            )
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"データベースのエラー (database error): {exc}") from exc
+    return make_engine(settings.database_url)
+
+
+def _engine_if_upgraded(settings):
+    try:
+        return _upgraded_engine(settings)
+    except click.ClickException:
+        click.echo(
+            "データベースがないため、収集結果の記録（kyodo sources）は保存しません "
+            "(no up-to-date database: source health not stored)",
+            err=True,
+        )
+        return None
+
+
+def _write_listings(output: str, items: list[dict]) -> None:
+    import os
+
+    lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+    if output == "-":
+        sys.stdout.write(lines)
+        return
+    tmp = f"{output}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(lines)
+    os.replace(tmp, output)
+
+
+def _store_crawl(engine, results, *, ingest: bool, today: date) -> None:
+    """Ingests each source's listings (when asked) and stores each source's health."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.health import store_run
+    from aggregator.ingest import Ingestor
+    from aggregator.programs import predict_upcoming
+
+    if engine is None:
+        return
+    ingestor = Ingestor(engine, today=today) if ingest else None
+    for run, items in results:
+        run.target = "database" if ingest else "file"
+        try:
+            if ingestor is not None and items:
+                report = ingestor.ingest(items, complete=run.complete())
+                run.ingest = report.as_dict()
+            store_run(engine, run)
+        except SQLAlchemyError as exc:
+            click.echo(
+                f"{run.source}: データベースに保存できませんでした (database error): {exc}",
+                err=True,
+            )
+            run.errors["database"] = run.errors.get("database", 0) + 1
+    if ingestor is not None:
+        try:
+            predict_upcoming(engine, today=today)
+        except SQLAlchemyError as exc:
+            click.echo(f"募集予定の予測に失敗しました (prediction failed): {exc}", err=True)
+
+
+def _print_summary(results, *, ingested: bool) -> None:
+    from aggregator.health import error_label
+
+    header = f"{'情報源':<16}{'ページ':>6}{'募集':>6}{'一部':>5}{'秒':>7}  結果"
+    click.echo(header, err=True)
+    for run, _ in results:
+        outcome = run.assess()
+        mark = {"ok": "OK", "warning": "注意", "failed": "失敗"}[outcome]
+        click.echo(
+            f"{run.source:<16}{run.pages:>8}{run.listings:>8}{run.partial:>6}"
+            f"{run.duration_s:>8.1f}  {mark}",
+            err=True,
+        )
+        if run.errors:
+            errors = "、".join(f"{error_label(k)} {n}件" for k, n in sorted(run.errors.items()))
+            click.echo(f"    エラー: {errors}", err=True)
+        for warning in run.warnings:
+            click.echo(f"    ⚠ {warning}", err=True)
+        if ingested and run.ingest:
+            c = run.ingest
+            click.echo(
+                f"    新規 {c['inserted']} 件、更新 {c['updated']} 件、"
+                f"変更なし {c['unchanged']} 件、不採用 {c['rejected']} 件、"
+                f"掲載終了 {c['no_longer_listed']} 件",
+                err=True,
+            )
+
+
+@main.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def sources_command(as_json: bool) -> None:
+    """List the sources with their kind, terms and the health of their last crawl."""
+    from aggregator.health import error_label, latest_runs, run_dict
+    from aggregator.sources import SOURCE_KIND_LABELS, SOURCES, TERMS_LABELS
+
+    settings = _settings()
+    specs = _spider_specs(settings)
+    engine = _engine_if_upgraded(settings)
+    runs = {}
+    if engine is not None:
+        try:
+            runs = latest_runs(engine)
+        finally:
+            engine.dispose()
+    tz = ZoneInfo(settings.timezone)
+    rows = []
+    for name in specs:
+        source = SOURCES.get(name)
+        run = runs.get(name)
+        rows.append(
+            {
+                "name": name,
+                "label": source.label if source else name,
+                "kind": source.kind.value if source else None,
+                "terms": source.terms.value if source else None,
+                "site": source.site if source else None,
+                "last_run": run_dict(run) if run else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        source = SOURCES.get(row["name"])
+        kind = SOURCE_KIND_LABELS[source.kind] if source else "-"
+        terms = TERMS_LABELS[source.terms] if source else "-"
+        click.echo(f"{row['name']}  {row['label']}  [{kind}・{terms}]")
+        run = runs.get(row["name"])
+        if run is None:
+            click.echo("    まだ収集していません (never crawled)")
+            continue
+        when = run.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        mark = {"ok": "OK", "warning": "注意", "failed": "失敗"}.get(run.outcome, run.outcome)
+        click.echo(
+            f"    最終収集 {when}（{run.duration_s:.1f}秒） ページ {run.pages}  "
+            f"募集 {run.listings}  一部のみ {run.partial}  結果 {mark}"
+        )
+        if run.errors:
+            errors = "、".join(f"{error_label(k)} {n}件" for k, n in sorted(run.errors.items()))
+            click.echo(f"    エラー: {errors}")
+        for warning in run.warnings:
+            click.echo(f"    ⚠ {warning}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Mirror folder (one folder per real host). Default: the bundled offline samples.",
+)
+def mirror(host: str, port: int, folder: str | None) -> None:
+    """Serve a mirror of the sources' sites (default: the bundled offline samples).
+
+    Then `kyodo crawl --all --base-url http://HOST:PORT` crawls it as if it were the real sites.
+    """
+    from pathlib import Path
+
+    from spiders.mirror import SAMPLE_MIRROR, Mirror, MirrorServer
+
+    root = Path(folder) if folder else SAMPLE_MIRROR
+    try:
+        server = MirrorServer(Mirror.from_folder(root), host=host, port=port)
+    except OSError as exc:
+        raise click.ClickException(
+            f"ポート {port} で待ち受けできません (cannot listen on {host}:{port}): {exc}"
+        ) from exc
+    click.echo(f"ミラーを配信中: {server.url}  （{root}、Ctrl+C で終了）", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 class _CallReader:
     """Raw calls from JSON lines, normalized: yields (line number, RawCall, GrantCall).
 

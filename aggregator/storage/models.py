@@ -227,3 +227,31 @@ class DedupeDecisionRow(Base):
     listing_b_id: Mapped[int] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SourceRunRow(Base):
+    """One crawl of one source: what source health shows (`kyodo sources`, staff dashboard)."""
+
+    __tablename__ = "source_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_s: Mapped[float]
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    listings: Mapped[int] = mapped_column(Integer, default=0)
+    partial: Mapped[int] = mapped_column(Integer, default=0)
+    # {"http_404": 2, "shape": 1, …}
+    errors: Mapped[dict[str, int]] = mapped_column(JsonType, default=dict)
+    # [{"kind", "url", "message"}, …] (at most 20)
+    error_samples: Mapped[list[dict[str, str]]] = mapped_column(JsonType, default=list)
+    warnings: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    # ok | warning | failed
+    outcome: Mapped[str] = mapped_column(String(16))
+    # where the run went: "database" (with the ingest counts) or "file"
+    target: Mapped[str] = mapped_column(String(16))
+    ingest: Mapped[dict[str, int] | None] = mapped_column(JsonType, nullable=True)
+    base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_source_runs_source_started", "source", "started_at"),)
