@@ -1,19 +1,50 @@
 #!/usr/bin/env bash
-# The main job on the embedded defaults: an SQLite file kyodo.db and the offline sample sources.
+# The main job on the embedded defaults: crawl the bundled offline mirror of every source
+# into an SQLite file (kyodo.db), then show source health and what was collected.
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
+PORT="${KYODO_DEMO_PORT:-8765}"
+# The mirror is local: a short delay keeps the demo quick while staying one request at a time.
+export KYODO_CRAWL_DELAY="${KYODO_CRAWL_DELAY:-0.1}"
+
 kyodo db upgrade
-mkdir -p out
-echo "== kyodo normalize samples/calls.jsonl > out/normalized.jsonl"
-kyodo normalize samples/calls.jsonl > out/normalized.jsonl
+kyodo mirror --port "$PORT" &
+MIRROR_PID=$!
+trap 'kill "$MIRROR_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  python -c "import socket,sys; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+
+echo "== kyodo crawl --all --base-url http://127.0.0.1:$PORT"
+kyodo crawl --all --base-url "http://127.0.0.1:$PORT"
+echo
+echo "== kyodo sources"
+kyodo sources
+echo
+echo "== 収集した募集 (kyodo.db)"
 python - <<'PY'
-import json
-for line in open("out/normalized.jsonl", encoding="utf-8"):
-    c = json.loads(line)
-    amount = f"{c['max_amount_yen']:,}円" if c["max_amount_yen"] else "-"
-    print(f"- {c['title']}\n    締切 {c['deadline'] or '-'} ({c['deadline_kind']})"
-          f"  上限 {amount}  分野 {','.join(c['fields'])}  地域 {c['area']}"
-          f"\n    根拠: {c['evidence'].get('deadline', '-')}")
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aggregator.settings import Settings
+from aggregator.storage import make_engine
+from aggregator.storage.models import CallRow, ListingRow
+
+engine = make_engine(Settings().database_url)
+with Session(engine) as session:
+    sources = defaultdict(set)
+    for call_id, source in session.execute(select(ListingRow.call_id, ListingRow.source)):
+        sources[call_id].add(source)
+    rows = session.scalars(
+        select(CallRow).order_by(CallRow.deadline.is_(None), CallRow.deadline)
+    ).all()
+    for row in rows:
+        amount = f"{row.max_amount_yen:,}円" if row.max_amount_yen else "-"
+        print(f"- {row.title}\n    締切 {row.deadline or '-'}  上限 {amount}  状態 {row.status or '-'}"
+              f"  掲載元 {', '.join(sorted(sources[row.id]))}")
+    print(f"\n{len(rows)} 件の公募を {engine.url} に保存しました")
 PY
-echo "全件の結果 (JSON lines): out/normalized.jsonl"
