@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -238,7 +239,7 @@ class SourceRunRow(Base):
     source: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    duration_s: Mapped[float]
+    duration_s: Mapped[float] = mapped_column(Float)
     pages: Mapped[int] = mapped_column(Integer, default=0)
     listings: Mapped[int] = mapped_column(Integer, default=0)
     partial: Mapped[int] = mapped_column(Integer, default=0)
