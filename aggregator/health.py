@@ -71,9 +71,13 @@ class SourceRun:
             self.warnings.append(
                 f"詳細ページを読めず一覧の情報のみの募集が{self.partial}件あります"
             )
+        invalid = self.errors.get("invalid_listing", 0)
+        too_many_invalid = invalid > 0.1 * (self.listings + invalid)
+        if too_many_invalid:
+            self.warnings.append(f"読み取れなかった募集が{invalid}件あり、1割を超えています")
         if self.errors.get("encoding"):
             self.warnings.append("文字コードの指定が誤ったページがあります（自動で修正しました）")
-        if self.listings == 0 and (self.errors or not self.empty_ok):
+        if too_many_invalid or (self.listings == 0 and (self.errors or not self.empty_ok)):
             return "failed"
         if self.errors or self.warnings:
             return "warning"

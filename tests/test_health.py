@@ -43,6 +43,13 @@ def test_shape_errors_warn_that_the_page_changed() -> None:
     assert not run.complete()  # missing calls must not be taken as delisted
 
 
+def test_more_than_a_tenth_of_invalid_listings_fails_the_run() -> None:
+    assert _run(pages=3, listings=95, errors={"invalid_listing": 5}).assess() == "warning"
+    run = _run(pages=3, listings=80, errors={"invalid_listing": 20})
+    assert run.assess() == "failed"
+    assert any("1割を超えています" in w for w in run.warnings)
+
+
 def test_error_labels() -> None:
     assert error_label("http_503") == "HTTP 503 エラー"
     assert error_label("timeout") == "タイムアウト"
