@@ -314,14 +314,13 @@ def crawl(
 
 
 def _spider_specs(settings):
-    from spiders.generic import ConfigError
-
     from spiders.run import available_spiders
 
-    try:
-        return available_spiders(settings)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    errors: list[Exception] = []
+    specs = available_spiders(settings, config_errors=errors)
+    for error in errors:
+        click.echo(f"設定ファイルを読めないため、この情報源は除きます: {error}", err=True)
+    return specs
 
 
 def _upgraded_engine(settings):

@@ -10,7 +10,6 @@ row's facts still arrive, flagged `partial`. A page that does not have the expec
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, ClassVar
@@ -20,6 +19,7 @@ from bs4 import BeautifulSoup
 from scrapy.http import Request, Response
 
 from aggregator.normalize.dates import parse_date
+from aggregator.normalize.text import normalize_text
 from aggregator.sources import SOURCES, Source
 from spiders.health import classify_failure, record_error
 
@@ -30,6 +30,8 @@ class ShapeError(Exception):
     """The page does not have the shape the spider was written for (the site changed)."""
 
 
+# Inline elements stay inside their line: `…行う<strong>支え合い</strong>の…` is one line.
+_INLINE = ("a", "b", "strong", "em", "i", "u", "span", "font", "small", "big", "sup", "sub")
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
@@ -48,6 +50,9 @@ def block_text(html: str | Any) -> str:
     soup = BeautifulSoup(html, "lxml")
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
+    for tag in soup.find_all(_INLINE):
+        tag.unwrap()
+    soup.smooth()
     for br in soup.find_all("br"):
         br.replace_with("\n")
     text = soup.get_text("\n")
@@ -70,7 +75,7 @@ def date_text(text: str | None, *, reference: date | None = None) -> str | None:
     """A posting or update date written on a page (`2026年1月30日 13:07更新`) as YYYY-MM-DD."""
     if not text:
         return None
-    found = parse_date(unicodedata.normalize("NFKC", text), reference=reference)
+    found = parse_date(normalize_text(text), reference=reference)
     return found.isoformat() if found else None
 
 

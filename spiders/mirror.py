@@ -131,6 +131,7 @@ class Mirror:
     def __init__(self, sites: dict[str, Site] | None = None) -> None:
         self.sites = dict(sites or {})
         self.requests: list[tuple[str, str]] = []  # (host, path?query) served, for tests
+        self.user_agents: set[str] = set()
         self._lock = threading.Lock()
 
     @classmethod
@@ -144,9 +145,10 @@ class Mirror:
             return next(iter(self.sites.values()))
         return self.sites.get("*")
 
-    def log(self, host: str, target: str) -> None:
+    def log(self, host: str, target: str, user_agent: str = "") -> None:
         with self._lock:
             self.requests.append((host, target))
+            self.user_agents.add(user_agent)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         mirror = self.server.mirror
         parts = urlsplit(self.path)
         host = self.headers.get("X-Forwarded-Host") or self.headers.get("Host", "")
-        mirror.log(host, self.path)
+        mirror.log(host, self.path, self.headers.get("User-Agent", ""))
         site = mirror.site(host)
         route = site.find(parts.path or "/", dict(parse_qsl(parts.query))) if site else None
         if route is None:

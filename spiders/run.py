@@ -36,8 +36,14 @@ class SpiderSpec:
     empty_ok: bool = False
 
 
-def available_spiders(settings: Settings | None = None) -> dict[str, SpiderSpec]:
-    """Every source kyodo can crawl: the spider modules, then the generic configurations."""
+def available_spiders(
+    settings: Settings | None = None, *, config_errors: list[Exception] | None = None
+) -> dict[str, SpiderSpec]:
+    """Every source kyodo can crawl: the spider modules, then the generic configurations.
+
+    A generic configuration that cannot be read is left out and its error appended to
+    `config_errors` (raised when that is None).
+    """
     from scrapy.spiderloader import SpiderLoader
 
     from spiders.generic import GenericListingSpider, load_configs
@@ -50,7 +56,7 @@ def available_spiders(settings: Settings | None = None) -> dict[str, SpiderSpec]
         cls = loader.load(name)
         specs[name] = SpiderSpec(name, cls, empty_ok=bool(getattr(cls, "empty_ok", False)))
     extra = [settings.spider_config_dir] if settings and settings.spider_config_dir else []
-    for name, config in load_configs(extra).items():
+    for name, config in load_configs(extra, errors=config_errors).items():
         register_source(config.source)
         specs[name] = SpiderSpec(
             name, GenericListingSpider, {"config": config}, empty_ok=config.empty_ok

@@ -119,11 +119,16 @@ def test_crawl_all_of_the_sample_mirror_into_the_database(upgraded, tmp_path: Pa
 
 def test_listings_to_a_file_follow_the_normalize_contract(env, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
+    env = {**env, "KYODO_CRAWL_CONTACT": "center@example.jp"}
     with MirrorServer(canpan_site(tmp_path)) as server:
         proc = kyodo(
             "crawl", "canpan", "--base-url", server.url, "-o", str(out), env=env, cwd=tmp_path
         )
+        (agent,) = server.mirror.user_agents
+        robots_first = server.mirror.requests[0]
     assert proc.returncode == 0, proc.stderr
+    assert agent.startswith("kyodo/") and "contact: center@example.jp" in agent
+    assert robots_first == (HOST, "/robots.txt")  # robots.txt of the real host, asked first
     lines = out.read_text(encoding="utf-8").splitlines()
     items = [json.loads(line) for line in lines]
     assert len(items) == 13

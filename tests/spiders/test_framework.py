@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import urllib.error
 import urllib.request
@@ -82,7 +83,7 @@ def test_mirror_faults() -> None:
     with MirrorServer(Mirror({"*": Site(routes=routes)})) as server:
         with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
             urllib.request.urlopen(server.url + "/drop", timeout=5).read()
-        with pytest.raises(Exception):  # IncompleteRead: Content-Length says 1000
+        with pytest.raises(http.client.IncompleteRead):  # Content-Length says 1000
             urllib.request.urlopen(server.url + "/cut", timeout=5).read()
         with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):
             urllib.request.urlopen(server.url + "/slow", timeout=0.1).read()
@@ -135,9 +136,7 @@ def test_charset_middleware_repairs_a_wrong_header() -> None:
     assert mw.process_response(Request("http://x/"), good) is good
 
 
-@pytest.mark.parametrize(
-    ("tries", "expected"), [(1, 2.0), (2, 4.0), (3, 8.0), (10, 60.0)]
-)
+@pytest.mark.parametrize(("tries", "expected"), [(1, 2.0), (2, 4.0), (3, 8.0), (10, 60.0)])
 def test_backoff_grows_and_is_capped(tries: int, expected: float, monkeypatch) -> None:
     import asyncio
 
