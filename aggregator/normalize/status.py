@@ -84,6 +84,7 @@ _DEADLINE_IN_MARK = re.compile(
     r"[0-9]+[/月][0-9]+日?\s*(?:\([^)]*\))?\s*(?:締切|締め切り|〆切|まで)"
 )
 
+_EXTENDED = re.compile(r"延長")
 _STALE_START_DAYS = 180  # a start date with no deadline says "open" only for a while
 
 
@@ -96,13 +97,23 @@ def infer_status(
     kind: DeadlineKind,
     today: date,
 ) -> tuple[Status | None, str | None]:
-    """Status and the text it was read from: the source's word, then the title, then dates."""
+    """Status and the text it was read from: the source's word, then the title, then dates.
+
+    A word saying open or upcoming is a snapshot a page may keep after the call closed
+    (【応募受付中・10/30締切り】 still up in November): a fixed deadline already passed wins,
+    except over a word that says the deadline was extended (締切延長).
+    """
+    passed = kind == DeadlineKind.FIXED and deadline is not None and deadline < today
     status = parse_status_word(source_word)
     if status is not None:
+        if passed and status != Status.CLOSED and not _EXTENDED.search(source_word or ""):
+            return Status.CLOSED, f"締切 {deadline.isoformat()}(経過)"
         return status, source_word.strip() if source_word else None
 
     marked = _title_status(title)
     if marked is not None:
+        if passed and marked[0] != Status.CLOSED and not _EXTENDED.search(marked[1]):
+            return Status.CLOSED, f"締切 {deadline.isoformat()}(経過)"
         return marked
     if is_results_notice(title):
         return Status.CLOSED, title.strip()

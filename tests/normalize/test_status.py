@@ -81,8 +81,18 @@ def status(
 
 
 def test_source_word_comes_first() -> None:
-    # The dates say closed, the source says open: the source knows (e.g. an extension).
-    assert status(word="募集中", deadline=date(2026, 6, 30)) == (Status.OPEN, "募集中")
+    assert status(word="募集中", deadline=date(2026, 12, 30)) == (Status.OPEN, "募集中")
+    assert status(word="募集予定", deadline=date(2026, 12, 30))[0] == Status.UPCOMING
+
+
+def test_a_passed_deadline_beats_a_stale_open_word() -> None:
+    # Labels such as 【応募受付中・10/30締切り】 stay up after the call closed.
+    closed = (Status.CLOSED, "締切 2026-06-30(経過)")
+    assert status(word="募集中", deadline=date(2026, 6, 30)) == closed
+    assert status(title="【応募受付中】○○助成", deadline=date(2026, 6, 30)) == closed
+    # An extension the dates do not show yet: the source knows.
+    assert status(word="締切延長", deadline=date(2026, 6, 30))[0] == Status.OPEN
+    assert status(title="【締切延長】○○助成", deadline=date(2026, 6, 30))[0] == Status.OPEN
 
 
 def test_source_word_beats_title() -> None:
