@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy import signals
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import error as tx_error
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
@@ -41,15 +48,21 @@ def classify_failure(failure: Any) -> tuple[str, str]:
     if isinstance(exc, HttpError):
         status = exc.response.status
         return f"http_{status}", f"HTTP {status}"
-    if isinstance(exc, tx_error.TimeoutError | tx_error.TCPTimedOutError):
+    if isinstance(exc, tx_error.TimeoutError | tx_error.TCPTimedOutError | DownloadTimeoutError):
         return "timeout", "応答がありません (timed out)"
-    if isinstance(exc, tx_error.DNSLookupError):
+    if isinstance(exc, tx_error.DNSLookupError | CannotResolveHostError):
         return "dns", "ホスト名を解決できません (DNS lookup failed)"
-    if isinstance(exc, tx_error.ConnectionRefusedError):
+    if isinstance(exc, tx_error.ConnectionRefusedError | DownloadConnectionRefusedError):
         return "connection", "接続を拒否されました (connection refused)"
-    if isinstance(exc, ResponseNeverReceived | tx_error.ConnectionLost | tx_error.ConnectionDone):
+    if isinstance(
+        exc,
+        ResponseNeverReceived
+        | tx_error.ConnectionLost
+        | tx_error.ConnectionDone
+        | DownloadFailedError,
+    ):
         return "connection", "接続が切れました (connection lost before a response)"
-    if isinstance(exc, ResponseFailed):
+    if isinstance(exc, ResponseFailed | ResponseDataLossError):
         return "truncated", "ページが途中で切れています (response body incomplete)"
     if isinstance(exc, IgnoreRequest):
         text = str(exc)
