@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     crawl_timeout: float = Field(default=30.0, gt=0)
     crawl_retries: int = Field(default=2, ge=0)
     retry_backoff: float = Field(default=2.0, ge=0)  # seconds before the first retry, doubled
+    # Most list pages followed per source (0: each spider's own limit, 5–20).
+    crawl_max_pages: int = Field(default=0, ge=0)
     crawl_http_cache: bool = False  # cache responses on disk (development)
     crawl_cache_dir: Path = Path(".kyodo-httpcache")
     # A folder of extra generic-spider configurations (*.toml) beside the bundled ones.

@@ -40,7 +40,9 @@ with Session(engine) as session:
     for call_id, source in session.execute(select(ListingRow.call_id, ListingRow.source)):
         sources[call_id].add(source)
     rows = session.scalars(
-        select(CallRow).order_by(CallRow.deadline.is_(None), CallRow.deadline)
+        select(CallRow)
+        .where(CallRow.predicted.is_(False))
+        .order_by(CallRow.deadline.is_(None), CallRow.deadline)
     ).all()
     for row in rows:
         amount = f"{row.max_amount_yen:,}円" if row.max_amount_yen else "-"

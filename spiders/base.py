@@ -91,6 +91,11 @@ class KyodoSpider(scrapy.Spider):
     def source(self) -> Source | None:
         return SOURCES.get(self.name)
 
+    def page_limit(self, default: int) -> int:
+        """How many list pages to follow: the spider's own limit, or `KYODO_MAX_PAGES`."""
+        override = self.crawler.settings.getint("KYODO_MAX_PAGES", 0) if self.crawler else 0
+        return override or default
+
     # -- requests -----------------------------------------------------------------------
 
     async def start(self):  # type: ignore[override]

@@ -632,7 +632,7 @@ class GenericListingSpider(KyodoSpider):
         if not self.config.next:
             return
         page = response.meta.get("kyodo_generic_page", 1)
-        if page >= self.config.max_pages:
+        if page >= self.page_limit(self.config.max_pages):
             return
         href = extract_field(response, "link", FieldSpec(self.config.next))
         if href and response.urljoin(href) != response.url:

@@ -86,6 +86,7 @@ def crawler_settings(
     s.set("DOWNLOAD_TIMEOUT", settings.crawl_timeout, priority="cmdline")
     s.set("RETRY_TIMES", settings.crawl_retries, priority="cmdline")
     s.set("KYODO_RETRY_BACKOFF", settings.retry_backoff, priority="cmdline")
+    s.set("KYODO_MAX_PAGES", settings.crawl_max_pages, priority="cmdline")
     s.set("HTTPCACHE_ENABLED", settings.crawl_http_cache, priority="cmdline")
     s.set("HTTPCACHE_DIR", str(Path(settings.crawl_cache_dir).resolve()), priority="cmdline")
     s.set("KYODO_BASE_URL", base_url, priority="cmdline")

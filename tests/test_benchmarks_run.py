@@ -64,3 +64,19 @@ def test_dedupe_accuracy_on_the_labelled_pairs() -> None:
     assert figures["labelled"]["tp"] + figures["labelled"]["fn"] >= 60
     assert figures["labelled"]["precision"] >= 0.98
     assert figures["labelled"]["recall"] >= 0.90
+
+
+def test_crawl_benchmark_reads_every_page_of_a_large_site() -> None:
+    # 504 pages: 24 list pages, more than the CANPAN spider's own limit of 20, so this also
+    # checks KYODO_CRAWL_MAX_PAGES.
+    result = subprocess.run(
+        [sys.executable, "bench/crawl_speed", "--pages", "504"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["listings"] == 480 and figures["partial"] == 0
+    assert figures["requests_served"] == 505  # every page once, plus robots.txt
+    assert "machine:" in result.stdout

@@ -41,6 +41,7 @@ def main() -> None:
             **os.environ,
             "KYODO_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
             "KYODO_CRAWL_DELAY": "0",
+            "KYODO_CRAWL_MAX_PAGES": "100000",
         }
         kyodo = [sys.executable, "-m", "kyodo.cli"]
         if args.ingest:

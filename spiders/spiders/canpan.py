@@ -104,7 +104,8 @@ class CanpanSpider(KyodoSpider):
         for link in paging[0].css("a"):
             if _NEXT in _text(link):
                 href = link.attrib.get("href", "")
-                if href and page < self.max_pages and response.urljoin(href) != response.url:
+                limit = self.page_limit(self.max_pages)
+                if href and page < limit and response.urljoin(href) != response.url:
                     yield self.follow(response, href, self.parse, meta={"canpan_page": page + 1})
                 return
 

@@ -64,7 +64,7 @@ class ChibaShakyoSpider(KyodoSpider):
 
         page = response.meta.get("kyodo_list_page", 1)
         next_href = response.css("a.next.page-numbers::attr(href)").get()
-        if next_href and page < MAX_PAGES:
+        if next_href and page < self.page_limit(MAX_PAGES):
             yield self.follow(response, next_href, self.parse, meta={"kyodo_list_page": page + 1})
 
     def parse_detail(self, response: Response, row: Row) -> Iterator[Row]:
