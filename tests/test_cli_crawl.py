@@ -148,9 +148,19 @@ def test_listings_to_a_file_follow_the_normalize_contract(env, tmp_path: Path) -
 # -- faults ----------------------------------------------------------------------------------
 
 
-def _cp932_detail(tmp_path: Path) -> bytes:
-    page = (tmp_path / "site" / HOST / "grant" / "detail" / "6.html").read_text(encoding="utf-8")
-    return page.replace('charset="utf-8"', 'charset="Shift_JIS"').encode("cp932")
+def _detail(tmp_path: Path, n: int) -> str:
+    return (tmp_path / "site" / HOST / "grant" / "detail" / f"{n}.html").read_text(encoding="utf-8")
+
+
+def _cp932_detail(tmp_path: Path, n: int = 6) -> bytes:
+    return _detail(tmp_path, n).replace('charset="utf-8"', 'charset="Shift_JIS"').encode("cp932")
+
+
+def _malformed_detail(tmp_path: Path, n: int) -> bytes:
+    page = _detail(tmp_path, n)
+    for closer in ("</td>", "</tr>", "</tbody>", "</body>", "</html>"):
+        page = page.replace(closer, "")
+    return page.encode()
 
 
 def test_failed_detail_pages_still_bring_their_list_rows(upgraded, tmp_path: Path) -> None:
@@ -170,6 +180,10 @@ def test_failed_detail_pages_still_bring_their_list_rows(upgraded, tmp_path: Pat
         Route(
             path="/grant/detail/7", body="<html><body><p>移転しました</p></body></html>".encode()
         ),
+        # Shift_JIS declared only in <meta>, no charset in the header: read as it should be
+        Route(path="/grant/detail/8", body=_cp932_detail(tmp_path, 8), content_type="text/html"),
+        # Malformed HTML: cells, rows and the page left unclosed
+        Route(path="/grant/detail/9", body=_malformed_detail(tmp_path, 9)),
     ]
     with MirrorServer(canpan_site(tmp_path, routes=faults)) as server:
         proc = kyodo("crawl", "canpan", "--base-url", server.url, env=upgraded, cwd=tmp_path)
@@ -183,7 +197,9 @@ def test_failed_detail_pages_still_bring_their_list_rows(upgraded, tmp_path: Pat
     assert partial == {f"canpan/{n}" for n in (1, 2, 3, 4, 5, 7)}
     for key in partial:  # the list row's facts arrived
         assert raw[key]["title"] and raw[key]["organizer"] and raw[key]["status"]
-    assert "募集時期" in raw["canpan/6"]["text"]  # repaired, not garbled
+    for n in (6, 8, 9):  # repaired, decoded by <meta>, parsed although malformed
+        assert "募集時期" in raw[f"canpan/{n}"]["text"], raw[f"canpan/{n}"]
+        assert "市民団体の事業を応援します" in raw[f"canpan/{n}"]["text"]
     run = sources_json(upgraded, tmp_path)["canpan"]["last_run"]
     assert run["outcome"] == "warning"
     assert run["partial"] == 6
