@@ -94,11 +94,12 @@ def test_title_without_number_and_brackets() -> None:
 def test_organizer_is_the_funder() -> None:
     assert listings()["chiba_npo/npom599-2"]["organizer"] == "一般財団法人房総福祉振興会"
     assert listings()["chiba_npo/npom598-1"]["organizer"] == "公益信託みどりの里基金"
+    assert listings()["chiba_npo/npom599-3"]["organizer"] == "鎌ケ谷市市民活動推進課"
 
 
 def test_url_is_the_calls_own_link_and_id_is_issue_and_position() -> None:
     row = listings()["chiba_npo/npom599-3"]
-    assert row["url"] == "https://tokatsu-machi.example.jp/support/"
+    assert row["url"] == "https://kamagaya-shimin.example.jp/machizukuri-teian/"
     assert row["id"] == "chiba_npo/npom599-3"
 
 
@@ -159,7 +160,7 @@ def test_entry_without_a_name_is_a_shape_error() -> None:
 NORMALIZED = {
     "chiba_npo/npom599-1": ("2027-01-15", "2026-12-01", 300_000, "upcoming"),
     "chiba_npo/npom599-2": ("2027-02-19", "2026-11-20", 500_000, "open"),
-    "chiba_npo/npom599-3": ("2027-01-08", None, 100_000, "open"),
+    "chiba_npo/npom599-3": ("2027-02-26", None, 300_000, "open"),  # 3分の2以内 is the rate
     "chiba_npo/npom598-1": ("2026-11-20", "2026-10-01", None, "closed"),
     "chiba_npo/npom598-2": ("2027-02-26", "2027-01-12", 200_000, "upcoming"),
 }

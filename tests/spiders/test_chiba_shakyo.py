@@ -133,7 +133,8 @@ def test_published_from_the_time_element() -> None:
 def test_row_text_is_the_date_and_the_heading() -> None:
     assert rows()["chiba_shakyo/saigai-shikizai-2026"]["text"] == (
         "掲載日: 2026.10.05\n"
-        "【受付終了】【助成金のご案内】災害ボランティア活動資機材整備助成(千葉県共同募金会)"
+        "【受付終了】【助成金のご案内】"
+        "令和8年度 災害ボランティア備品整備助成 第2期(千葉県共同募金会)"
     )
 
 
@@ -176,7 +177,7 @@ NORMALIZED = {
     "kodomo-ouen-2026": ("2026-12-18", 200_000, "open"),
     "【助成金のご案内】地域の見守り・サロン活動助成": ("2027-01-22", 50_000, "open"),
     "yoka-katsudo-2026": ("2027-01-29", 300_000, "open"),
-    "saigai-shikizai-2026": ("2026-10-30", 150_000, "closed"),
+    "saigai-shikizai-2026": ("2026-10-30", 300_000, "closed"),
     "idou-shien-2026": ("2026-10-16", 200_000, "closed"),
     "tsunen-2026": (None, 30_000, "open"),  # 随時
 }

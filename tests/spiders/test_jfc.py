@@ -69,7 +69,7 @@ def test_one_listing_per_item_in_feed_order() -> None:
 
 def test_title_keeps_its_label(listings: dict[str, dict]) -> None:
     assert listings["jfc/40218"]["title"] == (
-        "【助成先募集】公益財団法人あおぞら地域福祉財団 2027年度「地域で支える福祉活動助成」"
+        "【助成先募集】公益財団法人こもれび子ども財団 2027年度「ちいさな居場所応援助成」"
     )
 
 
@@ -89,7 +89,7 @@ def test_published_is_the_pubdate_in_japan(listings: dict[str, dict]) -> None:
 def test_organizer_from_the_title(listings: dict[str, dict]) -> None:
     organizers = {key: row["organizer"] for key, row in listings.items()}
     assert organizers == {
-        "jfc/40218": "公益財団法人あおぞら地域福祉財団",
+        "jfc/40218": "公益財団法人こもれび子ども財団",
         "jfc/40205": "公益財団法人しろがね医学振興財団",
         "jfc/40197": "一般財団法人こどもの未来基金",
         "jfc/40188": "公益財団法人ひかり育英会",
@@ -117,14 +117,15 @@ def test_research_grants_and_scholarships_are_kept_and_tagged(listings: dict[str
 def test_text_is_the_content_with_the_funders_page(listings: dict[str, dict]) -> None:
     assert listings["jfc/40218"]["text"] == "\n".join(
         [
-            "公益財団法人あおぞら地域福祉財団が、2027年度の助成先を募集しています。",
-            "助成の名称 2027年度「地域で支える福祉活動助成」",
+            "公益財団法人こもれび子ども財団が、子どもの小さな居場所づくりに取り組む団体への"
+            "助成を募集しています。",
+            "助成の名称 2027年度「ちいさな居場所応援助成」",
             "応募期間（締切） 2026/11/16～2027/01/15",
-            "助成金額 500千円/1件（総額10,000千円）",
-            "対象 地域で高齢者・障害者の暮らしを支える活動を行う非営利団体"
-            "（法人格の有無を問わない）",
-            "詳細はあおぞら地域福祉財団のホームページをご覧ください。",
-            "関連URL: https://aozora-fukushi.example.jp/josei/2027/",
+            "助成金額 500千円/1件（総額5,000千円）",
+            "対象 子ども食堂・学習支援・遊び場などの居場所を運営する市民活動団体"
+            "（法人格の有無を問わない、活動実績1年以上）",
+            "詳細はこもれび子ども財団のホームページをご覧ください。",
+            "関連URL: https://komorebi-kodomo.example.jp/grant/2027",
         ]
     )
     assert "関連URL" not in listings["jfc/40102"]["text"]  # no link in that item
@@ -168,7 +169,7 @@ def test_normalizer_reads_deadline_and_amount(listings: dict[str, dict], post_id
 
 def test_normalizer_reads_totals_in_thousands_and_the_area(listings: dict[str, dict]) -> None:
     call = normalize_call(RawCall(**listings["jfc/40218"]), today=DEMO_DAY)
-    assert call.total_budget_yen == 10_000_000
+    assert call.total_budget_yen == 5_000_000
     call = normalize_call(RawCall(**listings["jfc/40176"]), today=DEMO_DAY)
     assert call.area == "prefecture:千葉県"
 

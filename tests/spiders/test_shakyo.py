@@ -72,7 +72,7 @@ def test_title_without_brackets_is_the_whole_heading() -> None:
 
 
 def test_organizer_is_the_part_before_the_brackets() -> None:
-    assert rows()["shakyo/261120kodomo"]["organizer"] == "公益財団法人こども未来環境財団"
+    assert rows()["shakyo/261120kodomo"]["organizer"] == "公益財団法人こもれび子ども財団"
     assert rows()["shakyo/261002hoiku"]["organizer"] == "公益信託 みらい保育基金"
 
 
