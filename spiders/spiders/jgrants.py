@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from scrapy.http import Request, Response
 
 from spiders.base import KyodoSpider, Row, ShapeError, clean, labelled_text
-from spiders.spiders.jfc import plain_text
+from spiders.feeds import plain_text
 
 API = "https://api.jgrants-portal.go.jp/exp/v1/public/subsidies"
 PAGE = "https://www.jgrants-portal.go.jp/subsidy/{id}"

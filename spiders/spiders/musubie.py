@@ -14,11 +14,12 @@ from typing import ClassVar
 from parsel import Selector
 from scrapy.http import Request, Response
 
-from spiders.base import KyodoSpider, Row, ShapeError, clean
-from spiders.spiders.jfc import (
+from spiders.base import KyodoSpider, Row, ShapeError
+from spiders.feeds import (
     feed_channel,
     item_id,
     item_text,
+    item_title_link,
     legal_name_in,
     plain_text,
     rss_date,
@@ -55,13 +56,7 @@ class MusubieSpider(KyodoSpider):
 
     def _row(self, item: Selector, response: Response) -> tuple[Row, bool]:
         """The listing of one feed item, and whether the item had text of its own."""
-        title = clean(item.xpath("title/text()").get())
-        link = clean(item.xpath("link/text()").get())
-        if not title or not link:
-            raise ShapeError(
-                f"title か link のない item があります (item without title or link) "
-                f"at {response.url}"
-            )
+        title, link = item_title_link(item, response)
         text = item_text(item)
         row = self.listing(
             item_id=item_id(item, link),
