@@ -131,6 +131,8 @@ class KyodoSpider(scrapy.Spider):
         url: Any,
         callback: Callable[[Response, Row], Iterable[Any]],
         row: Row,
+        *,
+        meta: dict[str, Any] | None = None,
     ) -> Request:
         """Fetch a detail page for the list row `row` (a finished `listing()` of the row alone).
 
@@ -141,7 +143,7 @@ class KyodoSpider(scrapy.Spider):
             response,
             url,
             self._parse_detail,
-            meta={"kyodo_row": row, "kyodo_detail": callback.__name__},
+            meta={**(meta or {}), "kyodo_row": row, "kyodo_detail": callback.__name__},
         )
 
     def _parse_detail(self, response: Response) -> Iterator[Any]:

@@ -82,7 +82,14 @@ class JgrantsSpider(KyodoSpider):
                 continue
             self.seen_ids.add(subsidy_id)
             row = self._row(item, subsidy_id)
-            yield self.detail(response, detail_url(subsidy_id), self.parse_detail, row)
+            # dont_cache: the answer embeds files in base64, never kept on disk (HTTP cache)
+            yield self.detail(
+                response,
+                detail_url(subsidy_id),
+                self.parse_detail,
+                row,
+                meta={"dont_cache": True},
+            )
 
     def parse_detail(self, response: Response, row: Row) -> Iterator[Row]:
         results = _results(response)

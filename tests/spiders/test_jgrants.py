@@ -121,6 +121,8 @@ def test_the_list_asks_for_one_detail_per_id_carrying_the_list_row() -> None:
         "area": "千葉県",
     }
     assert all(r.meta["kyodo_detail"] == "parse_detail" for r in requests)
+    # Detail answers embed files in base64: kept out of the development HTTP cache too.
+    assert all(r.meta["dont_cache"] is True for r in requests)
 
 
 def test_ids_repeated_across_keywords_are_asked_for_once() -> None:
