@@ -105,6 +105,9 @@ def test_title_without_label_and_funder() -> None:
     assert rows()[f"chiba_shakyo/{JP_SLUG}"]["title"] == (
         "千葉県地域ぐるみ福祉振興基金 令和9年度 市民福祉活動団体助成"
     )
+    assert rows()["chiba_shakyo/saigai-shikizai-2026"]["title"] == (
+        "令和8年度 災害ボランティア備品整備助成 第2期"
+    )
 
 
 def test_organizer_is_the_funder_in_brackets() -> None:

@@ -12,15 +12,9 @@ from parsel import Selector
 from aggregator.normalize.pipeline import normalize_call
 from aggregator.record import RawCall
 from spiders.base import ShapeError
+from spiders.feeds import item_id, organizer_in_title, plain_text, rss_date, title_label
 from spiders.mirror import SAMPLE_MIRROR, Mirror, MirrorServer, Route, Site
-from spiders.spiders.jfc import (
-    JfcSpider,
-    item_id,
-    organizer_in_title,
-    plain_text,
-    rss_date,
-    title_label,
-)
+from spiders.spiders.jfc import JfcSpider
 from tests.spiders.util import (
     FILES,
     crawl_cli,

@@ -14,8 +14,8 @@ from scrapy.http import Request
 from aggregator.normalize.pipeline import normalize_call
 from aggregator.record import RawCall
 from spiders.base import ShapeError
+from spiders.feeds import legal_name_in, rss_date
 from spiders.mirror import SAMPLE_MIRROR, Mirror, MirrorServer, Route, Site
-from spiders.spiders.jfc import legal_name_in, rss_date
 from spiders.spiders.musubie import MUSUBIE, MusubieSpider
 from tests.realpages import REAL_PAGES
 from tests.spiders.util import (

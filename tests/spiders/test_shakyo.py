@@ -59,6 +59,7 @@ def test_one_listing_per_entry_in_page_order() -> None:
 
 def test_title_is_the_name_in_brackets() -> None:
     assert rows()["shakyo/261112aoba"]["title"] == "在宅福祉ボランティア活動助成"
+    assert rows()["shakyo/261120kodomo"]["title"] == "2027年度 ちいさな居場所応援助成"
 
 
 def test_text_after_the_brackets_stays_in_the_title() -> None:
