@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -45,6 +46,8 @@ _PORTALS = frozenset({"jgrants", "wam"})
 _ORGANIZER_SOURCES = frozenset({"organizer_site", "kamagaya"})
 _WITHDRAWN_WORDS = ("募集中止", "公募中止", "取り下げ", "取りやめ", "中止となりました")
 _RECORD_EXCLUDE = {"raw_text", "first_seen", "last_seen", "informal_groups_ok"}
+
+_LEADING_LABEL = re.compile(r"\s*[【\[［]")
 
 BATCH_SIZE = 1000
 _MATCH_TEXT_CHARS = 600
@@ -545,6 +548,15 @@ def merge_listings(
     lead = ordered[0]
     data = dict(lead.record)
     data.pop("informal_groups_ok", None)
+    # A repost's title often starts with its own label (【助成先募集】, 【応募受付中・8/13締切り】):
+    # among listings as trusted as the lead, a title without one reads better.
+    if _LEADING_LABEL.match(data.get("title") or ""):
+        for other in ordered[1:]:
+            title = other.record.get("title") or ""
+            same_tier = other.listed == lead.listed and other.precedence == lead.precedence
+            if same_tier and title and not _LEADING_LABEL.match(title):
+                data["title"] = title
+                break
     for other in ordered[1:]:
         for attr in (
             "deadline",

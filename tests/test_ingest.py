@@ -283,3 +283,23 @@ def test_amount_change_closing_reopening_and_withdrawal_are_history(sqlite_url: 
     assert ("closed", "open", "closed") in kinds
     assert ("reopened", "closed", "open") in kinds
     assert kinds[-1] == ("withdrawn", "open", "closed")
+
+
+def test_a_merged_call_prefers_a_title_without_a_repost_label(sqlite_url: str) -> None:
+    upgrade_database(sqlite_url)
+    labelled = {
+        **CANPAN,
+        "id": "jfc1",
+        "source": "jfc",
+        "url": "https://jfc.example.jp/news/1",
+        "title": "【助成先募集】あおぞら子ども財団 2026年度 子どもの居場所づくり助成",
+        "published": "2026-05-28",  # newer: it would lead
+    }
+    _ingest(sqlite_url, [labelled, CANPAN])
+    engine = make_engine(sqlite_url)
+    try:
+        with Session(engine) as s:
+            (title,) = s.scalars(select(CallRow.title)).all()
+    finally:
+        engine.dispose()
+    assert title == "2026年度 子どもの居場所づくり助成"
