@@ -314,3 +314,22 @@ def test_sources_lists_every_source_before_any_crawl(upgraded, tmp_path: Path) -
         assert name in proc.stdout
     assert "まだ収集していません" in proc.stdout
     assert "リンクのみ" in proc.stdout and "転載可" in proc.stdout
+
+
+def test_the_development_http_cache_answers_a_second_run(env, tmp_path: Path) -> None:
+    env = {
+        **env,
+        "KYODO_CRAWL_HTTP_CACHE": "true",
+        "KYODO_CRAWL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    out = tmp_path / "out.jsonl"
+    mirror = canpan_site(tmp_path)
+    with MirrorServer(mirror) as server:
+        args = ("crawl", "canpan", "--base-url", server.url, "-o", str(out))
+        assert kyodo(*args, env=env, cwd=tmp_path).returncode == 0
+        first = len(mirror.requests)
+        second = kyodo(*args, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert first == 15  # robots.txt, one list page, 13 details
+    assert len(mirror.requests) == first  # all from the cache
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 13
