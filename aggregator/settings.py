@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     home_municipality: str = "鎌ケ谷市"
     timezone: str = "Asia/Tokyo"
 
+    # The site's public address, for absolute links in feeds, calendars and e-mails.
+    site_url: str = "http://127.0.0.1:8000"
+    site_name: str = "かまがや助成情報"
+
     # Crawling (kyodo crawl). The contact goes into the User-Agent so site owners can reach us.
     crawl_contact: str = "kyodo-admin@example.org"
     crawl_delay: float = Field(default=1.0, ge=0)  # seconds between requests to one site

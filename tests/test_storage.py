@@ -25,7 +25,7 @@ from aggregator.record import (
     Status,
 )
 from aggregator.storage import load_call, make_engine, save_call, session_factory, upgrade_database
-from aggregator.storage.db import current_revision, head_revision
+from aggregator.storage.db import current_revision, head_revision, include_object
 from aggregator.storage.models import Base, CallField
 
 
@@ -90,7 +90,9 @@ def test_migrations_match_models(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            )
             diff = compare_metadata(ctx, Base.metadata)
     finally:
         engine.dispose()

@@ -83,3 +83,12 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+# Search structures made by migration 0004 outside the models (backend-specific).
+_SEARCH_OBJECTS = ("calls_fts", "calls_grams", "ix_calls_search_trgm")
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """For Alembic's comparisons: leave out the search index structures of migration 0004."""
+    return not (reflected and name and name.startswith(_SEARCH_OBJECTS))

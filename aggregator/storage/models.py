@@ -77,9 +77,21 @@ class CallRow(Base):
         CheckConstraint(
             "status IS NULL OR status IN ('upcoming', 'open', 'closed')", name="status"
         ),
-        Index("ix_calls_deadline", "deadline"),
-        Index("ix_calls_status_deadline", "status", "deadline"),
-        Index("ix_calls_area", "area"),
+        # Covers every filter and sort of a search, so counting and paging read only the index.
+        Index(
+            "ix_calls_search_filters",
+            "status",
+            "deadline_kind",
+            "deadline",
+            "application_start",
+            "area",
+            "max_amount_yen",
+            "informal_groups_ok",
+            "first_seen",
+            "cost_personnel",
+            "cost_honoraria",
+            "cost_rent",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -114,6 +126,11 @@ class CallRow(Base):
 
     status: Mapped[str | None] = mapped_column(String(16))
     raw_text: Mapped[str] = mapped_column(Text, default="")
+    # aggregator.searchtext.search_text(title, organizer, raw_text): keyword search runs on it
+    # (SQLite: FTS5 trigram table calls_fts; PostgreSQL: pg_trgm GIN index; both migration 0004).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # searchtext.short_grams(search_text): SQLite's index for 1–2 character keywords (calls_grams)
+    search_grams: Mapped[str] = mapped_column(Text, default="", server_default="")
     published: Mapped[date | None] = mapped_column(Date)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -168,6 +185,7 @@ class ListingRow(Base):
     __table_args__ = (
         UniqueConstraint("source", "source_key", name="uq_listings_source_key"),
         Index("ix_listings_call_id", "call_id"),
+        Index("ix_listings_call_id_source", "call_id", "source"),  # source-kind filter
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aggregator.record import CostsCovered, DeadlineNote, Eligibility, GrantCall, Round
+from aggregator.searchtext import search_columns
 from aggregator.storage.models import CallField, CallRow
 
 
@@ -44,6 +45,7 @@ def call_values(call: GrantCall) -> dict[str, Any]:
         "cost_equipment": call.costs.equipment.value,
         "status": call.status.value if call.status else None,
         "raw_text": call.raw_text,
+        **search_columns(call.title, call.organizer, call.raw_text),
         "published": call.published,
         "evidence": dict(call.evidence),
     }
@@ -76,6 +78,8 @@ def apply_call(row: CallRow, call: GrantCall) -> None:
     row.cost_equipment = call.costs.equipment.value
     row.status = call.status.value if call.status else None
     row.raw_text = call.raw_text
+    for key, value in search_columns(call.title, call.organizer, call.raw_text).items():
+        setattr(row, key, value)
     row.published = call.published
     row.evidence = dict(call.evidence)
     wanted = {slug: rank for rank, slug in enumerate(call.fields)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from aggregator.storage.db import make_engine
+from aggregator.storage.db import include_object, make_engine
 from aggregator.storage.models import Base
 
 config = context.config
@@ -43,6 +43,7 @@ def run_migrations_online() -> None:
                 # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
                 render_as_batch=connection.dialect.name == "sqlite",
                 compare_type=True,
+                include_object=include_object,
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -1,0 +1,558 @@
+"""Searching calls: one set of parameters for the API, the pages, the feeds and the exports.
+
+Keywords are matched in `calls.search_text` (folded: widths, kana, case; see
+`aggregator.searchtext`), every word of the query must match. On SQLite a word of 3+ characters
+goes through the FTS5 trigram table `calls_fts`, shorter words (福祉, 子) through LIKE, which
+FTS5 trigram cannot answer; on PostgreSQL `ILIKE` uses the pg_trgm GIN index.
+
+Status is decided at query time: a fixed deadline that has passed makes a call closed even when
+it was stored as open, and an upcoming call whose start has come is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from aggregator.fields import FIELDS
+from aggregator.searchtext import fold
+from aggregator.sources import SOURCE_KIND_LABELS, SOURCES, SourceKind
+from aggregator.storage.models import CallField, CallHistoryRow, CallRow, ListingRow
+
+MAX_PER_PAGE = 100
+MAX_QUERY_CHARS = 200
+
+
+class Sort(StrEnum):
+    DEADLINE = "deadline"  # soonest first, undated last
+    NEW = "new"  # newest first
+    AMOUNT = "amount"  # largest cap first
+
+
+class StatusFilter(StrEnum):
+    OPEN = "open"
+    UPCOMING = "upcoming"
+    CLOSED = "closed"
+    ALL = "all"
+
+
+class Cost(StrEnum):
+    PERSONNEL = "personnel"  # 人件費
+    HONORARIA = "honoraria"  # 謝金
+    RENT = "rent"  # 家賃
+
+
+COST_LABELS = {Cost.PERSONNEL: "人件費", Cost.HONORARIA: "謝金", Cost.RENT: "家賃"}
+STATUS_LABELS = {"open": "募集中", "upcoming": "募集予定", "closed": "終了"}
+SORT_LABELS = {Sort.DEADLINE: "締切が近い順", Sort.NEW: "新着順", Sort.AMOUNT: "金額が大きい順"}
+
+
+class SearchParams(BaseModel):
+    """A search, as the URL holds it (`/`, `/api/v1/calls`, feeds and exports alike)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    q: str | None = Field(default=None, max_length=MAX_QUERY_CHARS)
+    field: tuple[str, ...] = ()
+    area: str | None = None
+    status: StatusFilter = StatusFilter.OPEN
+    deadline_before: date | None = None
+    deadline_after: date | None = None
+    within: int | None = Field(default=None, ge=1, le=366)  # deadline within N days
+    min_amount: int | None = Field(default=None, ge=0)
+    informal_groups_ok: bool | None = None
+    cost: tuple[Cost, ...] = ()
+    source_kind: SourceKind | None = None
+    sort: Sort = Sort.DEADLINE
+    page: int = Field(default=1, ge=1, le=10_000)
+    per_page: int = Field(default=20, ge=1, le=MAX_PER_PAGE)
+
+    @field_validator("field")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {', '.join(unknown)}; one of {', '.join(FIELDS)}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("q")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
+
+    @field_validator("area")
+    @classmethod
+    def _area_given(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
+
+
+@dataclass(frozen=True)
+class Home:
+    """The centre's home area (settings): what 千葉県 / 鎌ケ谷市 in the area filter mean."""
+
+    prefecture: str = "千葉県"
+    municipality: str = "鎌ケ谷市"
+
+    def area_choices(self) -> dict[str, str]:
+        """Area filter values → labels."""
+        return {
+            "national": "全国",
+            "prefecture": self.prefecture,
+            "municipality": self.municipality,
+            "reachable": f"{self.municipality}の団体が応募できるもの",
+        }
+
+    def area_values(self, area: str) -> list[str] | None:
+        """The stored `calls.area` values an area filter value stands for; None if unknown."""
+        pref = f"prefecture:{self.prefecture}"
+        city = f"municipality:{self.municipality}"
+        aliases = {
+            "national": ["national"],
+            "全国": ["national"],
+            "prefecture": [pref],
+            self.prefecture: [pref],
+            pref: [pref],
+            "municipality": [city],
+            self.municipality: [city],
+            city: [city],
+            "reachable": ["national", pref, city],
+        }
+        if area in aliases:
+            return aliases[area]
+        if area.startswith(("prefecture:", "municipality:")):
+            return [area]
+        return None
+
+
+def area_label(area: str | None) -> str:
+    if not area or area == "national":
+        return "全国"
+    return area.split(":", 1)[1] if ":" in area else area
+
+
+# -- query building --------------------------------------------------------------------------
+
+
+def _passed(today: date) -> ColumnElement[bool]:
+    return and_(
+        CallRow.deadline_kind == "fixed", CallRow.deadline.is_not(None), CallRow.deadline < today
+    )
+
+
+def effective_status(today: date) -> ColumnElement[str]:
+    """open / upcoming / closed of each call as of `today` (SQL expression)."""
+    return case(
+        (or_(CallRow.status == "closed", _passed(today)), literal("closed")),
+        (
+            and_(
+                CallRow.status == "upcoming",
+                or_(CallRow.application_start.is_(None), CallRow.application_start > today),
+            ),
+            literal("upcoming"),
+        ),
+        else_=literal("open"),
+    )
+
+
+def _status_condition(status: StatusFilter, today: date) -> ColumnElement[bool]:
+    passed = _passed(today)
+    if status == StatusFilter.ALL:
+        return true()
+    if status == StatusFilter.CLOSED:
+        return or_(CallRow.status == "closed", passed)
+    started = and_(CallRow.application_start.is_not(None), CallRow.application_start <= today)
+    not_passed = or_(
+        CallRow.deadline_kind != "fixed", CallRow.deadline.is_(None), CallRow.deadline >= today
+    )
+    if status == StatusFilter.UPCOMING:
+        return and_(CallRow.status == "upcoming", not_(started), not_passed)
+    # The stored status (an index seek; `refresh_statuses` keeps it current each day), and the
+    # deadline checked again in case the day changed since.
+    return and_(CallRow.status == "open", not_passed)
+
+
+def refresh_statuses(session: Session, today: date) -> int:
+    """Stores what the date has changed: deadline passed → closed, start reached → open, no
+    status known → open (shown with the open calls). Searches seek on the stored status; run
+    this daily (ingest and `kyodo serve` do). Returns the number of calls changed."""
+    changed = 0
+    for where, value in (
+        ((or_(CallRow.status.is_(None), CallRow.status != "closed"), _passed(today)), "closed"),
+        (
+            (
+                CallRow.status == "upcoming",
+                CallRow.application_start.is_not(None),
+                CallRow.application_start <= today,
+            ),
+            "open",
+        ),
+        ((CallRow.status.is_(None),), "open"),
+    ):
+        result = session.execute(
+            update(CallRow)
+            .where(*where)
+            .values(status=value)
+            .execution_options(synchronize_session=False)
+        )
+        changed += result.rowcount or 0
+    session.commit()
+    return changed
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# A keyword matching at most this many calls is looked up call by call (by id); one matching
+# more is checked while scanning the covering index (reading that many rows would cost more).
+_SELECTIVE_MATCHES = 20_000
+
+
+def _fts_table(term: str) -> str | None:
+    """The SQLite full-text table that answers `term`, if any.
+
+    3+ characters: the trigram index. 1–2 characters: the index of single characters and pairs
+    (a short term with punctuation would be split by its tokenizer: LIKE instead).
+    """
+    if len(term) >= 3:
+        return "calls_fts"
+    return "calls_grams" if term.isalnum() else None
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _keyword_condition(term: str, dialect: str, session: Session | None) -> ColumnElement[bool]:
+    pattern = f"%{_like_escape(term)}%"
+    table = _fts_table(term) if dialect == "sqlite" else None
+    if table:
+        # A bound name of its own per term: two keywords must not share one value.
+        name = f"phrase_{abs(hash(term)) % 10**8}"
+        match = text(f"{table} MATCH :{name}").bindparams(**{name: _fts_phrase(term)})
+        ids = select(text("rowid")).select_from(text(table)).where(match)
+        if session is not None:
+            count = select(func.count()).select_from(text(table)).where(match)
+            if (session.scalar(count) or 0) <= _SELECTIVE_MATCHES:
+                return CallRow.id.in_(ids)
+        # `id + 0`: a filter on the covering index scan, not a loop over whole rows by id.
+        return (CallRow.id + 0).in_(ids)
+    if dialect == "postgresql":
+        return CallRow.search_text.ilike(pattern, escape="\\")
+    return CallRow.search_text.like(pattern, escape="\\")
+
+
+def _source_kind_condition(kind: SourceKind) -> ColumnElement[bool]:
+    names = [name for name, source in SOURCES.items() if source.kind == kind]
+    if not names:
+        return false()
+    return exists().where(ListingRow.call_id == CallRow.id, ListingRow.source.in_(names))
+
+
+def conditions(
+    params: SearchParams,
+    *,
+    today: date,
+    home: Home,
+    dialect: str,
+    skip: str | None = None,
+    session: Session | None = None,
+) -> list[ColumnElement[bool]]:
+    """WHERE conditions of a search; `skip` leaves one facet out (for its counts).
+
+    With `session`, SQLite keywords are planned by how many calls they match.
+    """
+    where: list[ColumnElement[bool]] = []
+    if params.q:
+        for term in fold(params.q).split():
+            where.append(_keyword_condition(term, dialect, session))
+    if params.field and skip != "field":
+        where.append(
+            exists().where(CallField.call_id == CallRow.id, CallField.field.in_(params.field))
+        )
+    if params.area and skip != "area":
+        values = home.area_values(params.area) or []
+        where.append(CallRow.area.in_(values) if values else false())
+    if skip != "status":
+        where.append(_status_condition(params.status, today))
+    before = params.deadline_before
+    if params.within:
+        limit = date.fromordinal(today.toordinal() + params.within)
+        before = min(before, limit) if before else limit
+    if before:
+        where.append(CallRow.deadline <= before)
+    if params.deadline_after:
+        where.append(CallRow.deadline >= params.deadline_after)
+    if params.min_amount is not None:
+        where.append(CallRow.max_amount_yen >= params.min_amount)
+    if params.informal_groups_ok is not None and skip != "informal":
+        where.append(CallRow.informal_groups_ok.is_(params.informal_groups_ok))
+    for cost in params.cost:
+        where.append(getattr(CallRow, f"cost_{cost.value}") == "yes")
+    if params.source_kind and skip != "source_kind":
+        where.append(_source_kind_condition(params.source_kind))
+    return where
+
+
+def _order(sort: Sort) -> list[Any]:
+    if sort == Sort.NEW:
+        return [CallRow.first_seen.desc(), CallRow.id.desc()]
+    if sort == Sort.AMOUNT:
+        return [CallRow.max_amount_yen.is_(None), CallRow.max_amount_yen.desc(), CallRow.id]
+    return [CallRow.deadline.is_(None), CallRow.deadline, CallRow.id]
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    total: int
+    page: int
+    per_page: int
+    items: list[dict[str, Any]]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _sources_of(session: Session, ids: list[int]) -> dict[int, list[dict[str, str | None]]]:
+    out: dict[int, list[dict[str, str | None]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = session.execute(
+        select(ListingRow.call_id, ListingRow.source, ListingRow.url)
+        .where(ListingRow.call_id.in_(ids))
+        .order_by(ListingRow.call_id, ListingRow.precedence, ListingRow.id)
+    )
+    for call_id, source, url in rows:
+        out[call_id].append({"source": source, "url": url})
+    return out
+
+
+def summary(row: CallRow, status: str, sources: list[dict[str, str | None]]) -> dict[str, Any]:
+    """A call as the list API gives it (the contract of `GET /api/v1/calls`)."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "organizer": row.organizer,
+        "deadline": row.deadline.isoformat() if row.deadline else None,
+        "deadline_kind": row.deadline_kind,
+        "max_amount_yen": row.max_amount_yen,
+        "fields": [f.field for f in row.fields],
+        "area": row.area,
+        "status": status,
+        "url": row.source_url or (sources[0]["url"] if sources else None),
+        "sources": sources,
+    }
+
+
+def search(
+    session: Session, params: SearchParams, *, today: date, home: Home | None = None
+) -> SearchResult:
+    """One page of calls matching `params`, with the total."""
+    home = home or Home()
+    dialect = session.get_bind().dialect.name
+    where = conditions(params, today=today, home=home, dialect=dialect, session=session)
+    total = session.scalar(select(func.count()).select_from(CallRow).where(*where)) or 0
+    # Ids first (from the covering index), then only those rows: sorting whole rows would
+    # read every matching call's text.
+    ids = session.scalars(
+        select(CallRow.id)
+        .where(*where)
+        .order_by(*_order(params.sort))
+        .limit(params.per_page)
+        .offset((params.page - 1) * params.per_page)
+    ).all()
+    status = effective_status(today).label("effective_status")
+    found = {
+        row.id: (row, st)
+        for row, st in session.execute(select(CallRow, status).where(CallRow.id.in_(ids))).all()
+    }
+    rows = [found[i] for i in ids if i in found]
+    sources = _sources_of(session, [row.id for row, _ in rows])
+    items = [summary(row, st, sources[row.id]) for row, st in rows]
+    return SearchResult(total=total, page=params.page, per_page=params.per_page, items=items)
+
+
+def facet_counts(
+    session: Session, params: SearchParams, *, today: date, home: Home | None = None
+) -> dict[str, dict[str, int]]:
+    """Counts per filter value, each with the other filters of `params` applied."""
+    home = home or Home()
+    dialect = session.get_bind().dialect.name
+    counts: dict[str, dict[str, int]] = {}
+
+    where = conditions(params, today=today, home=home, dialect=dialect, skip="field")
+    rows = session.execute(
+        select(CallField.field, func.count())
+        .join(CallRow, CallRow.id == CallField.call_id)
+        .where(*where)
+        .group_by(CallField.field)
+    )
+    counts["field"] = {field: n for field, n in rows}
+
+    where = conditions(params, today=today, home=home, dialect=dialect, skip="area")
+    by_area = dict(
+        session.execute(
+            select(CallRow.area, func.count()).where(*where).group_by(CallRow.area)
+        ).all()
+    )
+    counts["area"] = {
+        key: sum(by_area.get(v, 0) for v in home.area_values(key) or [])
+        for key in home.area_choices()
+    }
+
+    where = conditions(params, today=today, home=home, dialect=dialect, skip="status")
+    status = effective_status(today)
+    by_status = dict(
+        session.execute(select(status, func.count()).where(*where).group_by(status)).all()
+    )
+    counts["status"] = {s: by_status.get(s, 0) for s in ("open", "upcoming", "closed")}
+    counts["status"]["all"] = sum(by_status.values())
+
+    where = conditions(params, today=today, home=home, dialect=dialect, skip="source_kind")
+    counts["source_kind"] = {}
+    for kind in SOURCE_KIND_LABELS:
+        n = session.scalar(
+            select(func.count()).select_from(CallRow).where(*where, _source_kind_condition(kind))
+        )
+        counts["source_kind"][kind.value] = n or 0
+
+    where = conditions(params, today=today, home=home, dialect=dialect, skip="informal")
+    counts["informal_groups_ok"] = {
+        "true": session.scalar(
+            select(func.count())
+            .select_from(CallRow)
+            .where(*where, CallRow.informal_groups_ok.is_(True))
+        )
+        or 0
+    }
+    return counts
+
+
+# -- one call ----------------------------------------------------------------------------------
+
+
+def call_detail(session: Session, call_id: int, *, today: date) -> dict[str, Any] | None:
+    """The whole call: facts with evidence, listings, history, the program's rounds."""
+    found = session.execute(
+        select(CallRow, effective_status(today)).where(CallRow.id == call_id)
+    ).one_or_none()
+    if found is None:
+        return None
+    row, status = found
+    listings = session.scalars(
+        select(ListingRow)
+        .where(ListingRow.call_id == call_id)
+        .order_by(ListingRow.precedence, ListingRow.id)
+    ).all()
+    sources = [{"source": li.source, "url": li.url} for li in listings]
+    out = summary(row, status, sources)
+    out.update(
+        {
+            "source_url": row.source_url,
+            "application_start": _iso(row.application_start),
+            "deadline_note": row.deadline_note,
+            "rounds": row.rounds,
+            "total_budget_yen": row.total_budget_yen,
+            "subsidy_rate": row.subsidy_rate,
+            "field_terms": row.field_terms,
+            "eligibility": {
+                "informal_groups_ok": row.informal_groups_ok,
+                "legal_forms": row.legal_forms,
+                "min_members": row.min_members,
+                "min_years_active": row.min_years_active,
+            },
+            "costs": {
+                "personnel": row.cost_personnel,
+                "honoraria": row.cost_honoraria,
+                "rent": row.cost_rent,
+                "equipment": row.cost_equipment,
+            },
+            "published": _iso(row.published),
+            "first_seen": _iso(row.first_seen),
+            "last_seen": _iso(row.last_seen),
+            "predicted": row.predicted,
+            "evidence": row.evidence,
+            "conflicts": row.conflicts,
+            "listings": [
+                {
+                    "source": li.source,
+                    "source_label": SOURCES[li.source].label if li.source in SOURCES else li.source,
+                    "url": li.url,
+                    "title": li.record.get("title"),
+                    "deadline": li.record.get("deadline"),
+                    "max_amount_yen": li.record.get("max_amount_yen"),
+                    "listed": li.listed,
+                    "partial": bool(li.raw.get("partial")),
+                    "first_seen": _iso(li.first_seen),
+                    "last_seen": _iso(li.last_seen),
+                }
+                for li in listings
+            ],
+            "history": [
+                {
+                    "kind": h.kind,
+                    "old_value": h.old_value,
+                    "new_value": h.new_value,
+                    "source": h.source,
+                    "at": _iso(h.at),
+                }
+                for h in session.scalars(
+                    select(CallHistoryRow)
+                    .where(CallHistoryRow.call_id == call_id)
+                    .order_by(CallHistoryRow.at, CallHistoryRow.id)
+                )
+            ],
+            "rounds_of_program": _program_rounds(session, row, today),
+        }
+    )
+    return out
+
+
+def _program_rounds(session: Session, row: CallRow, today: date) -> list[dict[str, Any]]:
+    """Other rounds of the same program (past and predicted), oldest first."""
+    if row.program_id is None:
+        return []
+    others = session.execute(
+        select(CallRow, effective_status(today))
+        .where(CallRow.program_id == row.program_id, CallRow.id != row.id)
+        .order_by(CallRow.deadline.is_(None), CallRow.deadline, CallRow.id)
+    ).all()
+    return [
+        {
+            "id": other.id,
+            "title": other.title,
+            "deadline": _iso(other.deadline),
+            "application_start": _iso(other.application_start),
+            "status": status,
+            "predicted": other.predicted,
+        }
+        for other, status in others
+    ]
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value else None
