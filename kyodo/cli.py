@@ -205,6 +205,7 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
                 read_jsonl(input_file), complete=complete
             )
             predicted = predict_upcoming(engine, today=ref_today)
+            _refresh_statuses(engine, ref_today)
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
@@ -351,6 +352,16 @@ def _engine_if_upgraded(settings):
         return None
 
 
+def _refresh_statuses(engine, today: date) -> None:
+    """Stored statuses as of `today` (deadlines passed, starts reached), as searches expect."""
+    from sqlalchemy.orm import Session
+
+    from aggregator.search import refresh_statuses
+
+    with Session(engine) as session:
+        refresh_statuses(session, today)
+
+
 def _write_listings(output: str, items: list[dict]) -> None:
     import os
 
@@ -391,6 +402,7 @@ def _store_crawl(engine, results, *, ingest: bool, today: date) -> None:
     if ingestor is not None:
         try:
             predict_upcoming(engine, today=today)
+            _refresh_statuses(engine, today)
         except SQLAlchemyError as exc:
             click.echo(f"募集予定の予測に失敗しました (prediction failed): {exc}", err=True)
 
@@ -511,6 +523,41 @@ def mirror(host: str, port: int, folder: str | None) -> None:
         pass
     finally:
         server.stop()
+
+
+# --- kyodo serve -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Fix the date used for open/closed status (demos and tests).",
+)
+def serve(host: str, port: int, workers: int, today: datetime | None) -> None:
+    """Serve the search pages, the JSON API, feeds and exports over KYODO_DATABASE_URL."""
+    import os
+
+    import uvicorn
+
+    settings = _settings()
+    _upgraded_engine(settings).dispose()  # refuse an old schema before listening
+    if today:
+        os.environ["KYODO_TODAY"] = today.date().isoformat()
+    click.echo(f"kyodo: http://{host}:{port}/ を配信します（Ctrl+C で終了）", err=True)
+    uvicorn.run(
+        "api.asgi:make_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=True,
+    )
 
 
 class _CallReader:

@@ -1,0 +1,101 @@
+"""The FastAPI application: pages, JSON API, feeds and exports, all over one database."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aggregator.settings import Settings
+from aggregator.storage.db import make_engine
+from api.deps import InvalidParameter
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/feeds/", "/exports/")) or path.endswith(".ics")
+
+
+def create_app(settings: Settings | None = None, *, today: date | None = None) -> FastAPI:
+    """The app for `settings` (read from KYODO_* when None); `today` fixes the date (tests)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="kyodo API",
+        version="1",
+        description="助成金・補助金の公募情報 (grant calls for citizen groups in Japan).",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.today = today
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.globals["site_name"] = settings.site_name
+    app.state.templates = templates
+
+    @app.exception_handler(InvalidParameter)
+    async def invalid_parameter(request: Request, exc: InvalidParameter):
+        message = "; ".join(f"{e['param']}: {e['message']}" for e in exc.errors)
+        if _wants_json(request):
+            return JSONResponse(
+                status_code=422,
+                content={"error": "invalid_parameter", "message": message, "errors": exc.errors},
+            )
+        from api.pages import invalid_search_page  # pages import this module
+
+        return invalid_search_page(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = [
+            {"param": str(e["loc"][-1]) if e["loc"] else "request", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{e['param']}: {e['message']}" for e in errors)
+        return JSONResponse(
+            status_code=422,
+            content={"error": "invalid_parameter", "message": message, "errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if _wants_json(request):
+            return JSONResponse(
+                status_code=exc.status_code,
+                content={"error": _error_name(exc.status_code), "message": str(exc.detail)},
+                headers=getattr(exc, "headers", None),
+            )
+        from api.pages import error_page
+
+        return error_page(request, exc.status_code, str(exc.detail))
+
+    @app.on_event("shutdown")
+    def _dispose() -> None:
+        app.state.engine.dispose()
+
+    from api.pages import router as pages_router
+    from api.routers import calls, exports, feeds
+
+    app.include_router(calls.router)
+    app.include_router(feeds.router)
+    app.include_router(exports.router)
+    app.include_router(pages_router)
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app
+
+
+def _error_name(status: int) -> str:
+    return {404: "not_found", 405: "method_not_allowed", 422: "invalid_parameter"}.get(
+        status, "error"
+    )
