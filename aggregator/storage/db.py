@@ -86,7 +86,7 @@ def head_revision() -> str | None:
 
 
 # Search structures made by migration 0004 outside the models (backend-specific).
-_SEARCH_OBJECTS = ("calls_fts", "calls_grams", "ix_calls_search_trgm")
+_SEARCH_OBJECTS = ("calls_fts", "calls_grams", "ix_calls_search_trgm", "ix_calls_search_grams")
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:

@@ -113,6 +113,11 @@ def upgrade() -> None:
         op.execute(
             "CREATE INDEX ix_calls_search_trgm ON calls USING gin (search_text gin_trgm_ops)"
         )
+        # 1–2 character keywords: the characters and pairs as an array (trigrams cannot).
+        op.execute(
+            "CREATE INDEX ix_calls_search_grams ON calls "
+            "USING gin (string_to_array(search_grams, ' '))"
+        )
 
 
 def downgrade() -> None:
@@ -124,6 +129,7 @@ def downgrade() -> None:
             op.execute(f"DROP TABLE IF EXISTS {table}")
     elif conn.dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_calls_search_trgm")
+        op.execute("DROP INDEX IF EXISTS ix_calls_search_grams")
     with op.batch_alter_table("listings", schema=None) as batch_op:
         batch_op.drop_index("ix_listings_call_id_source")
     with op.batch_alter_table("calls", schema=None) as batch_op:
