@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded defaults: crawl the bundled offline mirror of every source
-# into an SQLite file (kyodo.db), then show source health and what was collected.
+# into an SQLite file (kyodo.db), show source health and what was collected, then serve the
+# site at http://127.0.0.1:8000 (KYODO_DEMO_SERVE=0 to stop before serving).
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
@@ -23,7 +24,7 @@ echo
 echo "== kyodo sources"
 kyodo sources
 echo
-echo "== 収集した募集 (kyodo.db)"
+echo "== 締切が近い募集中の公募（kyodo.db、先頭10件）"
 python - <<'PY'
 from collections import defaultdict
 
@@ -44,9 +45,17 @@ with Session(engine) as session:
         .where(CallRow.predicted.is_(False))
         .order_by(CallRow.deadline.is_(None), CallRow.deadline)
     ).all()
-    for row in rows:
+    for row in [r for r in rows if r.status == "open"][:10]:
         amount = f"{row.max_amount_yen:,}円" if row.max_amount_yen else "-"
         print(f"- {row.title}\n    締切 {row.deadline or '-'}  上限 {amount}  状態 {row.status or '-'}"
               f"  掲載元 {', '.join(sorted(sources[row.id]))}")
     print(f"\n{len(rows)} 件の公募を {engine.url} に保存しました")
 PY
+
+kill "$MIRROR_PID" 2>/dev/null || true
+trap - EXIT
+if [ "${KYODO_DEMO_SERVE:-1}" != 0 ]; then
+  echo
+  echo "== kyodo serve: http://127.0.0.1:${KYODO_SERVE_PORT:-8000}/ を開いてください（Ctrl+C で終了）"
+  exec kyodo serve --host 127.0.0.1 --port "${KYODO_SERVE_PORT:-8000}"
+fi
