@@ -548,6 +548,8 @@ def merge_listings(
     lead = ordered[0]
     data = dict(lead.record)
     data.pop("informal_groups_ok", None)
+    # The stored record leaves the raw text out; the call keeps its lead listing's text (search).
+    data["raw_text"] = (lead.raw or {}).get("text") or ""
     # A repost's title often starts with its own label (【助成先募集】, 【応募受付中・8/13締切り】):
     # among listings as trusted as the lead, a title without one reads better.
     if _LEADING_LABEL.match(data.get("title") or ""):

@@ -8,6 +8,7 @@ and closes, and predicts the next round a year after the last one, as an `upcomi
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,6 +32,21 @@ class ProgramPattern:
         if month is None or self.rounds < 2:
             return None
         return f"例年{month}月頃に募集"
+
+
+_YEAR = re.compile(r"(20\d\d)(年度|年)")
+_REIWA = re.compile(r"令和(\d+|元)(年度|年)")
+_ROUND = re.compile(r"第(\d+)回")
+
+
+def next_round_title(title: str) -> str:
+    """The likely title of the next year's round: 2026年度 → 2027年度, 令和8年度 → 令和9年度,
+    第7回 → 第8回."""
+    title = _YEAR.sub(lambda m: f"{int(m.group(1)) + 1}{m.group(2)}", title)
+    title = _REIWA.sub(
+        lambda m: f"令和{(1 if m.group(1) == '元' else int(m.group(1))) + 1}{m.group(2)}", title
+    )
+    return _ROUND.sub(lambda m: f"第{int(m.group(1)) + 1}回", title)
 
 
 def _add_year(d: date) -> date:
@@ -84,7 +100,7 @@ def predict_upcoming(engine: Engine, *, today: date, horizon_days: int = 120) ->
                 source=last.source,
                 source_item_id=f"predicted:{last.id}:{next_deadline.isoformat()}",
                 source_url=last.source_url,
-                title=last.title,
+                title=next_round_title(last.title),
                 organizer=last.organizer,
                 deadline=next_deadline,
                 deadline_kind="fixed",

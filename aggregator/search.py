@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from aggregator.fields import FIELDS
+from aggregator.programs import pattern
 from aggregator.searchtext import fold
 from aggregator.sources import SOURCE_KIND_LABELS, SOURCES, SourceKind
 from aggregator.storage.models import CallField, CallHistoryRow, CallRow, ListingRow
@@ -533,6 +534,10 @@ def call_detail(session: Session, call_id: int, *, today: date) -> dict[str, Any
                     .order_by(CallHistoryRow.at, CallHistoryRow.id)
                 )
             ],
+            "program_id": row.program_id,
+            "program_pattern": (
+                pattern(session, row.program_id).phrase() if row.program_id is not None else None
+            ),
             "rounds_of_program": _program_rounds(session, row, today),
         }
     )

@@ -151,6 +151,9 @@ def get_search_api(
     ),
     deadline_before: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
     deadline_after: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    within: Annotated[
+        int | None, Query(ge=1, le=366, description="締切まで N 日以内（今日から）")
+    ] = None,
     min_amount: Annotated[int | None, Query(ge=0, description="上限額の下限（円）")] = None,
     informal_groups_ok: Annotated[bool | None, Query(description="任意団体も応募できる")] = None,
     cost: Annotated[
@@ -172,6 +175,7 @@ def get_search_api(
         "status": status,
         "deadline_before": deadline_before,
         "deadline_after": deadline_after,
+        "within": within,
         "min_amount": min_amount,
         "informal_groups_ok": informal_groups_ok,
         "cost": cost,

@@ -55,3 +55,14 @@ def test_rounds_link_to_one_program_and_the_next_one_is_predicted(sqlite_url: st
             assert len(s.scalars(select(CallRow)).all()) == 3
     finally:
         engine.dispose()
+
+
+def test_a_predicted_round_takes_next_year_s_title() -> None:
+    from aggregator.programs import next_round_title
+
+    assert (
+        next_round_title("2026年度 子ども食堂応援助成 第7回") == "2027年度 子ども食堂応援助成 第8回"
+    )
+    assert next_round_title("令和8年度 まちづくり補助金") == "令和9年度 まちづくり補助金"
+    assert next_round_title("令和元年度 まちづくり補助金") == "令和2年度 まちづくり補助金"
+    assert next_round_title("みどりの基金") == "みどりの基金"

@@ -186,3 +186,23 @@ def test_facet_counts_apply_the_other_filters(session: Session) -> None:
     assert counts["source_kind"]["national"] == 1
     assert counts["area"]["municipality"] == 0
     assert sum(counts["field"].values()) >= 4
+
+
+def test_a_merged_call_is_found_by_words_of_its_text(db_url: str) -> None:
+    upgrade_database(db_url)
+    engine = make_engine(db_url)
+    try:
+        first = _listing(
+            20,
+            "ひだまり基金 2026年度助成",
+            "締切: 2026年12月24日\n上限20万円\n対象: 読み聞かせ活動",
+        )
+        repost = {**first, "id": "r20", "source": "jfc", "url": "https://jfc.example.jp/20"}
+        Ingestor(engine, today=TODAY).ingest([first])
+        Ingestor(engine, today=TODAY).ingest([repost])
+        with Session(engine) as s:
+            refresh_statuses(s, TODAY)
+            (item,) = search(s, SearchParams(q="読み聞かせ"), today=TODAY).items
+            assert len(item["sources"]) == 2
+    finally:
+        engine.dispose()
