@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +31,14 @@ def _wants_json(request: Request) -> bool:
 def create_app(settings: Settings | None = None, *, today: date | None = None) -> FastAPI:
     """The app for `settings` (read from KYODO_* when None); `today` fixes the date (tests)."""
     settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kyodo API",
         version="1",
         description="助成金・補助金の公募情報 (grant calls for citizen groups in Japan).",
@@ -58,7 +67,13 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         errors = [
-            {"param": str(e["loc"][-1]) if e["loc"] else "request", "message": e["msg"]}
+            {
+                # the parameter's name, not a list index (`cost=food` → "cost")
+                "param": next(
+                    (str(p) for p in reversed(e["loc"]) if isinstance(p, str)), "request"
+                ),
+                "message": e["msg"],
+            }
             for e in exc.errors()
         ]
         message = "; ".join(f"{e['param']}: {e['message']}" for e in errors)
@@ -78,10 +93,6 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
         from api.pages import error_page
 
         return error_page(request, exc.status_code, str(exc.detail))
-
-    @app.on_event("shutdown")
-    def _dispose() -> None:
-        app.state.engine.dispose()
 
     from api.pages import router as pages_router
     from api.routers import calls, exports, feeds

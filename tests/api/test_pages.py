@@ -498,7 +498,7 @@ def test_predicted_round_is_marked(site: TestClient, db_url: str) -> None:
     # In the results and the printed list too, a predicted round says so.
     page = soup(site.get("/", params={"status": "upcoming"}))
     articles = {a.h3.get_text(strip=True): a for a in page.select("ol.results article")}
-    assert articles["2025年度 市民活動ステップアップ助成"].select_one(".badge-predicted")
+    assert articles["2026年度 市民活動ステップアップ助成"].select_one(".badge-predicted")
     assert articles["鎌ケ谷市 市民活動推進補助金(令和9年度)"].select_one(".badge-predicted") is None
     page = soup(site.get("/print", params={"status": "upcoming"}))
     notes = [td.get_text(strip=True) for td in page.select("td.print-deadline .print-status")]
