@@ -46,3 +46,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+
+# The browser tests: Debian's Chromium, Japanese fonts, axe-core (npm).
+if [ "$want_test_deps" = 1 ]; then
+  bash "$ROOT/scripts/browser-deps.sh"
+fi
