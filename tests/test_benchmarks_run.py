@@ -80,3 +80,25 @@ def test_crawl_benchmark_reads_every_page_of_a_large_site() -> None:
     assert figures["listings"] == 480 and figures["partial"] == 0
     assert figures["requests_served"] == 505  # every page once, plus robots.txt
     assert "machine:" in result.stdout
+
+
+def test_search_latency_benchmark_runs_over_http() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/search_latency", "--calls", "2000", "--repeat", "1", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["backend"] == "sqlite" and figures["calls"] == 2000
+    assert figures["requests"] == 50  # every one of the 50 searches answered 200
+    assert set(figures["by_kind"]) == {
+        "1 char",
+        "2 chars",
+        "3+ chars",
+        "filters",
+        "keyword + filters",
+    }
+    assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
