@@ -560,6 +560,48 @@ def serve(host: str, port: int, workers: int, today: datetime | None) -> None:
     )
 
 
+# --- kyodo staff ----------------------------------------------------------------------------
+
+
+@main.group()
+def staff() -> None:
+    """Centre staff accounts."""
+
+
+@staff.command("create")
+@click.argument("email")
+@click.option("--name", default=None, help="The person's name, shown to other staff.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (one line) instead of asking twice.",
+)
+def staff_create(email: str, name: str | None, password_stdin: bool) -> None:
+    """Create a staff account (the first one, or more) with EMAIL and a password."""
+    from sqlalchemy.orm import Session
+
+    from aggregator.accounts import AccountError, Role, create_user
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            "パスワード (password)", hide_input=True, confirmation_prompt="もう一度 (repeat)"
+        )
+    engine = _upgraded_engine(settings)
+    try:
+        with Session(engine) as session:
+            try:
+                user = create_user(session, email, password, Role.STAFF, name=name)
+                session.commit()
+            except AccountError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"センター職員のアカウントを作成しました: {user.email} (id {user.id})")
+    finally:
+        engine.dispose()
+
+
 class _CallReader:
     """Raw calls from JSON lines, normalized: yields (line number, RawCall, GrantCall).
 

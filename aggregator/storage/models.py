@@ -274,3 +274,22 @@ class SourceRunRow(Base):
     base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_source_runs_source_started", "source", "started_at"),)
+
+
+class UserRow(Base):
+    """A person who signs in: centre staff, a group's member or a company's officer."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('staff', 'group', 'company')", name="role"),
+        UniqueConstraint("email", name="uq_users_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))  # normalized: trimmed, lower case
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(Text)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
