@@ -412,7 +412,10 @@ def facet_counts(
     dialect = session.get_bind().dialect.name
     counts: dict[str, dict[str, int]] = {}
 
-    where = conditions(params, today=today, home=home, dialect=dialect, skip="field")
+    def others(facet: str) -> list[ColumnElement[bool]]:
+        return conditions(params, today=today, home=home, dialect=dialect, skip=facet)
+
+    where = others("field")
     rows = session.execute(
         select(CallField.field, func.count())
         .join(CallRow, CallRow.id == CallField.call_id)
@@ -421,7 +424,7 @@ def facet_counts(
     )
     counts["field"] = {field: n for field, n in rows}
 
-    where = conditions(params, today=today, home=home, dialect=dialect, skip="area")
+    where = others("area")
     by_area = dict(
         session.execute(
             select(CallRow.area, func.count()).where(*where).group_by(CallRow.area)
@@ -432,7 +435,7 @@ def facet_counts(
         for key in home.area_choices()
     }
 
-    where = conditions(params, today=today, home=home, dialect=dialect, skip="status")
+    where = others("status")
     status = effective_status(today)
     by_status = dict(
         session.execute(select(status, func.count()).where(*where).group_by(status)).all()
@@ -440,7 +443,7 @@ def facet_counts(
     counts["status"] = {s: by_status.get(s, 0) for s in ("open", "upcoming", "closed")}
     counts["status"]["all"] = sum(by_status.values())
 
-    where = conditions(params, today=today, home=home, dialect=dialect, skip="source_kind")
+    where = others("source_kind")
     counts["source_kind"] = {}
     for kind in SOURCE_KIND_LABELS:
         n = session.scalar(
@@ -448,7 +451,7 @@ def facet_counts(
         )
         counts["source_kind"][kind.value] = n or 0
 
-    where = conditions(params, today=today, home=home, dialect=dialect, skip="informal")
+    where = others("informal")
     counts["informal_groups_ok"] = {
         "true": session.scalar(
             select(func.count())

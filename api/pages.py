@@ -7,12 +7,11 @@ marked safe, and only http(s) URLs become links (`safe_url`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from http import HTTPStatus
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -36,6 +35,7 @@ from aggregator.search import (
 from aggregator.sources import SOURCE_KIND_LABELS, SOURCES
 from aggregator.storage.models import CallRow
 from api.deps import HomeDep, InvalidParameter, SearchDep, SessionDep, SettingsDep, TodayDep
+from api.text import safe_url, yen
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,42 +83,9 @@ DEFAULT_PER_PAGE = SearchParams().per_page
 PRINT_PER_PAGE = 100
 
 # Characters browsers drop from URLs before reading the scheme ("java\nscript:" is javascript:).
-_URL_JUNK = re.compile(r"[\x00-\x20\x7f]")
 
 
 # -- formatting ----------------------------------------------------------------------------
-
-
-def safe_url(url: str | None) -> str | None:
-    """`url` if it is an absolute http(s) URL, else None: anything else must not become a link."""
-    if not url:
-        return None
-    cleaned = _URL_JUNK.sub("", url)
-    try:
-        parts = urlsplit(cleaned)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return cleaned
-
-
-def yen(amount: int | None) -> str | None:
-    """Yen in readable Japanese units: 500000 → 50万円, 150000000 → 1億5,000万円."""
-    if amount is None:
-        return None
-    if amount < 10_000:
-        return f"{amount:,}円"
-    oku, rest = divmod(amount, 100_000_000)
-    man, en = divmod(rest, 10_000)
-    text = ""
-    if oku:
-        text += f"{oku:,}億"
-    if man:
-        text += f"{man:,}万"
-    if en:
-        text += f"{en:,}"
-    return text + "円"
 
 
 def _as_date(value: date | str | None) -> date | None:

@@ -188,18 +188,11 @@ def ingest(complete: bool, today: datetime | None, input_file: IO[bytes]) -> Non
 
     from aggregator.ingest import Ingestor, read_jsonl
     from aggregator.programs import predict_upcoming
-    from aggregator.storage.db import current_revision, head_revision, make_engine
 
     settings = _settings()
     ref_today = today.date() if today else _today(settings)
-    url = settings.database_url
+    engine = _upgraded_engine(settings)
     try:
-        if current_revision(url) != head_revision():
-            raise click.ClickException(
-                "データベースが最新ではありません。先に kyodo db upgrade を実行してください "
-                "(database schema is not up to date: run kyodo db upgrade)"
-            )
-        engine = make_engine(url)
         try:
             report = Ingestor(engine, today=ref_today).ingest(
                 read_jsonl(input_file), complete=complete
@@ -407,21 +400,27 @@ def _store_crawl(engine, results, *, ingest: bool, today: date) -> None:
             click.echo(f"募集予定の予測に失敗しました (prediction failed): {exc}", err=True)
 
 
-def _print_summary(results, *, ingested: bool) -> None:
+_OUTCOME_MARKS = {"ok": "OK", "warning": "注意", "failed": "失敗"}
+
+
+def _errors_text(errors: dict[str, int]) -> str:
     from aggregator.health import error_label
 
+    return "、".join(f"{error_label(k)} {n}件" for k, n in sorted(errors.items()))
+
+
+def _print_summary(results, *, ingested: bool) -> None:
     header = f"{'情報源':<16}{'ページ':>6}{'募集':>6}{'一部':>5}{'秒':>7}  結果"
     click.echo(header, err=True)
     for run, _ in results:
-        outcome = run.assess()
-        mark = {"ok": "OK", "warning": "注意", "failed": "失敗"}[outcome]
+        mark = _OUTCOME_MARKS[run.assess()]
         click.echo(
             f"{run.source:<16}{run.pages:>8}{run.listings:>8}{run.partial:>6}"
             f"{run.duration_s:>8.1f}  {mark}",
             err=True,
         )
         if run.errors:
-            errors = "、".join(f"{error_label(k)} {n}件" for k, n in sorted(run.errors.items()))
+            errors = _errors_text(run.errors)
             click.echo(f"    エラー: {errors}", err=True)
         for warning in run.warnings:
             click.echo(f"    ⚠ {warning}", err=True)
@@ -439,7 +438,7 @@ def _print_summary(results, *, ingested: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def sources_command(as_json: bool) -> None:
     """List the sources with their kind, terms and the health of their last crawl."""
-    from aggregator.health import error_label, latest_runs, run_dict
+    from aggregator.health import latest_runs, run_dict
     from aggregator.sources import SOURCE_KIND_LABELS, SOURCES, TERMS_LABELS
 
     settings = _settings()
@@ -479,13 +478,13 @@ def sources_command(as_json: bool) -> None:
             click.echo("    まだ収集していません (never crawled)")
             continue
         when = run.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        mark = {"ok": "OK", "warning": "注意", "failed": "失敗"}.get(run.outcome, run.outcome)
+        mark = _OUTCOME_MARKS.get(run.outcome, run.outcome)
         click.echo(
             f"    最終収集 {when}（{run.duration_s:.1f}秒） ページ {run.pages}  "
             f"募集 {run.listings}  一部のみ {run.partial}  結果 {mark}"
         )
         if run.errors:
-            errors = "、".join(f"{error_label(k)} {n}件" for k, n in sorted(run.errors.items()))
+            errors = _errors_text(run.errors)
             click.echo(f"    エラー: {errors}")
         for warning in run.warnings:
             click.echo(f"    ⚠ {warning}")

@@ -29,7 +29,7 @@ from aggregator.sources import SOURCES
 from aggregator.storage.models import CallRow
 from api.deps import ApiSearchDep, HomeDep, SessionDep, SettingsDep, TodayDep
 from api.routers.calls import ERRORS, run_search
-from api.routers.feeds import web_url
+from api.text import safe_url
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
@@ -136,7 +136,7 @@ def collect(
                     neutralized(area_label(item.get("area"))),
                     STATUS_LABELS.get(item["status"], item["status"]),
                     INFORMAL_LABELS.get(informal, "記載なし"),
-                    neutralized(web_url(item.get("url")) or ""),  # no javascript:
+                    neutralized(safe_url(item.get("url")) or ""),  # no javascript:
                     neutralized("、".join(dict.fromkeys(sources))),
                     COVERAGE_LABELS.get(personnel, "記載なし"),
                     COVERAGE_LABELS.get(honoraria, "記載なし"),

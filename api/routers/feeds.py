@@ -11,7 +11,6 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
@@ -23,6 +22,7 @@ from aggregator.search import (
     MAX_PER_PAGE,
     STATUS_LABELS,
     SearchParams,
+    SearchResult,
     area_label,
     call_detail,
 )
@@ -30,6 +30,7 @@ from aggregator.settings import Settings
 from aggregator.storage.models import CallHistoryRow, CallRow
 from api.deps import ApiSearchDep, HomeDep, SessionDep, SettingsDep, TodayDep
 from api.routers.calls import ERRORS, MAX_ID, ErrorPublic, run_search
+from api.text import safe_url, yen
 
 router = APIRouter(tags=["feeds"])
 
@@ -51,27 +52,6 @@ def feed_params(request: Request, params: SearchParams) -> SearchParams:
 
 def call_page_url(settings: Settings, call_id: int) -> str:
     return f"{settings.site_url.rstrip('/')}/calls/{call_id}"
-
-
-def web_url(url: str | None) -> str | None:
-    """`url` if it is an http(s) address (crawled URLs may be javascript: or worse)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() in ("http", "https") and parts.netloc:
-        return url.strip()
-    return None
-
-
-def yen_text(amount: int | None) -> str:
-    if amount is None:
-        return "記載なし"
-    if amount >= 10_000 and amount % 10_000 == 0:
-        return f"{amount // 10_000:,}万円"
-    return f"{amount:,}円"
 
 
 def deadline_text(item: dict[str, Any]) -> str:
@@ -104,11 +84,21 @@ def updated_times(session: Session, ids: list[int]) -> dict[int, datetime]:
     return out
 
 
+def _feed_items(
+    request: Request, session: Session, params: SearchParams, *, today: date, home: Any
+) -> tuple[SearchResult, dict[int, datetime]]:
+    """A feed's search, and when each of its calls last changed (today's midnight if unknown)."""
+    result = run_search(session, feed_params(request, params), today=today, home=home)
+    updated = updated_times(session, [item["id"] for item in result.items])
+    fallback = datetime.combine(today, time(0), tzinfo=UTC)
+    return result, {item["id"]: updated.get(item["id"], fallback) for item in result.items}
+
+
 def _summary_lines(item: dict[str, Any]) -> list[str]:
     return [
         f"実施団体: {item.get('organizer') or '記載なし'}",
         f"締切: {deadline_text(item)}",
-        f"上限額: {yen_text(item.get('max_amount_yen'))}",
+        f"上限額: {yen(item.get('max_amount_yen')) or '記載なし'}",
         f"地域: {area_label(item.get('area'))}",
         f"状態: {STATUS_LABELS.get(item.get('status') or '', item.get('status') or '')}",
     ]
@@ -135,10 +125,7 @@ def atom_feed(
     today: TodayDep,
     home: HomeDep,
 ) -> Response:
-    params = feed_params(request, params)
-    result = run_search(session, params, today=today, home=home)
-    updated = updated_times(session, [item["id"] for item in result.items])
-    fallback = datetime.combine(today, time(0), tzinfo=UTC)
+    result, updated = _feed_items(request, session, params, today=today, home=home)
 
     ET.register_namespace("", ATOM_NS)
     feed = ET.Element(f"{{{ATOM_NS}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": "ja"})
@@ -155,7 +142,8 @@ def atom_feed(
     sub(feed, "id", self_url)
     sub(feed, "title", f"{settings.site_name} 助成金・補助金の公募")
     sub(feed, "subtitle", f"検索結果 {result.total}件")
-    sub(feed, "updated", _iso_z(max(updated.values(), default=fallback)))
+    midnight = datetime.combine(today, time(0), tzinfo=UTC)
+    sub(feed, "updated", _iso_z(max(updated.values(), default=midnight)))
     sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
     sub(feed, "link", rel="alternate", href=f"{site}/" + (f"?{query}" if query else ""))
     author = sub(feed, "author")
@@ -168,10 +156,10 @@ def atom_feed(
         sub(entry, "id", page)
         sub(entry, "title", item["title"], type="text")
         sub(entry, "link", rel="alternate", href=page, type="text/html")
-        source = web_url(item.get("url"))
+        source = safe_url(item.get("url"))
         if source:
             sub(entry, "link", rel="related", href=source, title="募集要項")
-        sub(entry, "updated", _iso_z(updated.get(item["id"], fallback)))
+        sub(entry, "updated", _iso_z(updated[item["id"]]))
         if item.get("organizer"):
             entry_author = sub(entry, "author")
             sub(entry_author, "name", item["organizer"])
@@ -204,7 +192,7 @@ def _event(item: dict[str, Any], settings: Settings, stamp: datetime) -> Event |
     deadline = date.fromisoformat(item["deadline"])
     page = call_page_url(settings, item["id"])
     lines = [*_summary_lines(item), f"詳細: {page}"]
-    source = web_url(item.get("url"))
+    source = safe_url(item.get("url"))
     if source:
         lines.append(f"募集要項: {source}")
     event = Event()
@@ -241,13 +229,10 @@ def ics_feed(
     today: TodayDep,
     home: HomeDep,
 ) -> Response:
-    params = feed_params(request, params)
-    result = run_search(session, params, today=today, home=home)
-    updated = updated_times(session, [item["id"] for item in result.items])
-    fallback = datetime.combine(today, time(0), tzinfo=UTC)
+    result, updated = _feed_items(request, session, params, today=today, home=home)
     cal = _calendar(f"{settings.site_name} 助成金の締切")
     for item in result.items:
-        event = _event(item, settings, updated.get(item["id"], fallback))
+        event = _event(item, settings, updated[item["id"]])
         if event is not None:
             cal.add_component(event)
     return _ics_response(cal)

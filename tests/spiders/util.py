@@ -13,6 +13,7 @@ from typing import Any
 from scrapy.http import HtmlResponse, Request, Response, TextResponse, XmlResponse
 from scrapy.utils.test import get_crawler
 
+from spiders.health import errors_by_kind
 from spiders.mirror import SAMPLE_MIRROR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,8 +66,7 @@ def run_callback(callback: Any, response: Response, *args: Any) -> tuple[list[di
 
 def errors(spider: Any) -> dict[str, int]:
     """Source-health error counts a spider recorded, by kind."""
-    stats = spider.crawler.stats.get_stats()
-    return {k.split("/", 2)[2]: v for k, v in stats.items() if k.startswith("kyodo/errors/")}
+    return errors_by_kind(spider.crawler.stats.get_stats())
 
 
 def crawl_cli(
