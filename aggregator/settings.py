@@ -41,6 +41,31 @@ class Settings(BaseSettings):
     # A folder of extra generic-spider configurations (*.toml) beside the bundled ones.
     spider_config_dir: Path | None = None
 
+    # Accounts. The secret signs CSRF tokens; when unset kyodo makes one and keeps it in the
+    # database (table app_secrets), so every worker shares it.
+    secret_key: str | None = None
+    session_days: float = Field(default=14, gt=0)  # a sign-in lasts at most this long
+    session_idle_hours: float = Field(default=72, gt=0)  # … and ends after this long unused
+    signin_max_failures: int = Field(default=5, ge=1)  # per address within the window
+    signin_max_failures_per_client: int = Field(default=30, ge=1)  # per IP within the window
+    signin_window_minutes: float = Field(default=15, gt=0)
+    reset_token_minutes: float = Field(default=60, gt=0)
+    confirm_token_hours: float = Field(default=48, gt=0)
+
+    # Mail (confirmations, password resets, reminders, digests), sent through the outbox.
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: str = Field(default="none", pattern="^(none|starttls|tls)$")
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    mail_from: str = "kyodo@localhost"
+    mail_from_name: str = "かまがや助成情報"
+    mail_retry_seconds: float = Field(default=60.0, ge=0)  # first retry; doubled each time
+    mail_max_attempts: int = Field(default=8, ge=1)
+    # The centre's address: told when a group shows interest in an offer, etc.
+    staff_email: str | None = None
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:

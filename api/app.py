@@ -9,13 +9,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aggregator.settings import Settings
 from aggregator.storage.db import make_engine
+from api.auth import SessionMiddleware, SignInRequired, csrf_token, sign_in_url
 from api.deps import InvalidParameter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +49,20 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.today = today
-    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates = Jinja2Templates(directory=str(TEMPLATES), context_processors=[_page_context])
     templates.env.globals["site_name"] = settings.site_name
     app.state.templates = templates
+
+    app.add_middleware(SessionMiddleware, engine=app.state.engine, settings=settings)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired):
+        if _wants_json(request):
+            return JSONResponse(
+                status_code=401,
+                content={"error": "unauthorized", "message": "ログインしてください。"},
+            )
+        return RedirectResponse(sign_in_url(request), status_code=303)
 
     @app.exception_handler(InvalidParameter)
     async def invalid_parameter(request: Request, exc: InvalidParameter):
@@ -95,8 +107,9 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
         return error_page(request, exc.status_code, str(exc.detail))
 
     from api.pages import router as pages_router
-    from api.routers import calls, exports, feeds
+    from api.routers import account, calls, exports, feeds
 
+    app.include_router(account.router)
     app.include_router(calls.router)
     app.include_router(feeds.router)
     app.include_router(exports.router)
@@ -106,7 +119,20 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     return app
 
 
+def _page_context(request: Request) -> dict:
+    """What every page's template may read: who is signed in, and the form token."""
+    return {
+        "viewer": getattr(request.state, "viewer", None),
+        "csrf_token": csrf_token(request) if hasattr(request.state, "anon") else "",
+    }
+
+
 def _error_name(status: int) -> str:
-    return {404: "not_found", 405: "method_not_allowed", 422: "invalid_parameter"}.get(
-        status, "error"
-    )
+    return {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        422: "invalid_parameter",
+        429: "too_many_requests",
+    }.get(status, "error")

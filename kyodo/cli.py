@@ -592,7 +592,7 @@ def staff_create(email: str, name: str | None, password_stdin: bool) -> None:
     try:
         with Session(engine) as session:
             try:
-                user = create_user(session, email, password, Role.STAFF, name=name)
+                user = create_user(session, email, password, Role.STAFF, name=name, confirmed=True)
                 session.commit()
             except AccountError as exc:
                 raise click.ClickException(str(exc)) from exc

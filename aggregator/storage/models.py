@@ -293,3 +293,315 @@ class UserRow(Base):
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- accounts (issue 6) -------------------------------------------------------------------------
+
+
+class SessionRow(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute end
+
+
+class SignInFailureRow(Base):
+    """A failed sign-in, by address and by client: repeated failures are throttled."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (Index("ix_signin_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))  # "email:…" or "ip:…"
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccountTokenRow(Base):
+    """A single-use, expiring token sent by e-mail: address confirmation or password reset."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('confirm', 'reset')", name="purpose"),
+        UniqueConstraint("token_hash", name="uq_account_tokens_token_hash"),
+        Index("ix_account_tokens_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AppSecretRow(Base):
+    """Secrets kyodo makes itself when no setting gives one (the key that signs CSRF tokens),
+    kept in the database so every worker and restart shares them."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class GroupRow(Base):
+    """A citizen group (市民公益活動団体): its profile decides what its digest holds.
+
+    `user_id` is the account that manages it; None for a group staff registered on its behalf
+    that has no account of its own.
+    """
+
+    __tablename__ = "groups"
+    __table_args__ = (
+        UniqueConstraint("user_id", name="uq_groups_user_id"),
+        CheckConstraint("digest_weekday BETWEEN 0 AND 6", name="digest_weekday"),
+        CheckConstraint("digest_when_empty IN ('short', 'skip')", name="digest_when_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(Text)
+    representative: Mapped[str | None] = mapped_column(Text)  # 代表者名 (personal data)
+    phone: Mapped[str | None] = mapped_column(String(32))  # personal data
+    fields: Mapped[list[Any]] = mapped_column(default=list)  # activity field slugs
+    prefecture: Mapped[str | None] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    legal_form: Mapped[str] = mapped_column(String(32), default="任意団体")
+    members: Mapped[int | None] = mapped_column(Integer)
+    founded_year: Mapped[int | None] = mapped_column(Integer)  # years active = now - this
+    needs: Mapped[list[Any]] = mapped_column(default=list)  # funds | goods | people | space
+    description: Mapped[str | None] = mapped_column(Text)
+
+    digest_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    digest_weekday: Mapped[int] = mapped_column(SmallInteger, default=0)  # 0 = Monday
+    digest_sections: Mapped[list[Any]] = mapped_column(default=list)  # empty = all
+    digest_when_empty: Mapped[str] = mapped_column(String(8), default="short")
+    reminder_days: Mapped[list[Any]] = mapped_column(default=lambda: [7, 1])
+    # A random token for one-click unsubscribe links (no sign-in needed).
+    unsubscribe_token: Mapped[str] = mapped_column(String(64), unique=True)
+
+    registered_by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    recipients: Mapped[list[GroupRecipientRow]] = relationship(
+        back_populates="group",
+        order_by="GroupRecipientRow.id",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+
+class GroupRecipientRow(Base):
+    """An address a group's digests and reminders go to (a group may have several)."""
+
+    __tablename__ = "group_recipients"
+    __table_args__ = (
+        UniqueConstraint("group_id", "email", name="uq_group_recipients_group_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    group: Mapped[GroupRow] = relationship(back_populates="recipients")
+
+
+class SavedCallRow(Base):
+    """A call a group marked 気になる: reminders go out before its deadline."""
+
+    __tablename__ = "saved_calls"
+    __table_args__ = (Index("ix_saved_calls_call_id", "call_id"),)
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DismissedCallRow(Base):
+    """A call a group marked 対象外 (not relevant to us): digests leave it out."""
+
+    __tablename__ = "dismissed_calls"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CompanyRow(Base):
+    """A company offering CSR support; staff approve it before its offers can be published."""
+
+    __tablename__ = "companies"
+    __table_args__ = (
+        UniqueConstraint("user_id", name="uq_companies_user_id"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(Text)
+    contact_name: Mapped[str | None] = mapped_column(Text)  # personal data
+    phone: Mapped[str | None] = mapped_column(String(32))  # personal data
+    website: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    prefecture: Mapped[str | None] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OfferRow(Base):
+    """A company's CSR offer: draft → pending (approval) → published → closed."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'pending', 'published', 'closed')", name="status"),
+        Index("ix_offers_status_company", "status", "company_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    # money | goods | space | probono | matching_gift | volunteer_leave | sponsorship
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    area: Mapped[str] = mapped_column(String(128), default="national")  # as calls.area
+    amount_yen: Mapped[int | None] = mapped_column(BigInteger)
+    quantity: Mapped[str | None] = mapped_column(Text)
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    how_to_apply: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    review_note: Mapped[str | None] = mapped_column(Text)  # staff's reason when sent back
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    company: Mapped[CompanyRow] = relationship(lazy="joined")
+
+
+class OfferInterestRow(Base):
+    """A group pressed 関心がある on an offer; staff coordinate from here."""
+
+    __tablename__ = "offer_interests"
+    __table_args__ = (
+        UniqueConstraint("offer_id", "group_id", name="uq_offer_interests_offer_group"),
+        CheckConstraint("status IN ('new', 'in_progress', 'done')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CoordinationLogRow(Base):
+    """One entry in the record of an exchange between a group and a company (for staff)."""
+
+    __tablename__ = "coordination_log"
+    __table_args__ = (Index("ix_coordination_log_interest_id", "interest_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interest_id: Mapped[int] = mapped_column(ForeignKey("offer_interests.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # interest | note | mail | status
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CourseRow(Base):
+    """A course for groups: ファンドレイジング研修, 申請書の書き方講座, センター主催講座."""
+
+    __tablename__ = "courses"
+    __table_args__ = (
+        CheckConstraint("kind IN ('fundraising', 'application', 'centre')", name="kind"),
+        Index("ix_courses_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    place: Mapped[str | None] = mapped_column(Text)
+    online_url: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    how_to_apply: Mapped[str] = mapped_column(Text, default="")
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CallOverrideRow(Base):
+    """Staff corrections to a call's facts ({attribute: value}); ingest applies them after
+    every merge, so a crawl never undoes them."""
+
+    __tablename__ = "call_overrides"
+
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxRow(Base):
+    """One e-mail to send: written before sending, so nothing is lost and nothing goes twice.
+
+    `key` is unique per message (e.g. "confirm:<token id>", "reminder:<group>:<call>:<days>:<to>").
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_outbox_key"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_group_id", "group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))  # confirm | reset | interest | reminder | …
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # the whole RFC 5322 message, 7-bit
+    message_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
