@@ -211,6 +211,71 @@ def reset(
     return redirect("/login", "password_set")
 
 
+# -- address confirmation (double opt-in), for groups and companies -------------------------------
+
+
+def send_confirmation(
+    request: Request, session, background: BackgroundTasks, user, *, who: str
+) -> None:
+    """Mails `user` a single-use link that confirms the address (and so the registration).
+
+    `who` names the registration in the mail (団体 / 企業). Call before committing.
+    """
+    settings = request.app.state.settings
+    lifetime = timedelta(hours=settings.confirm_token_hours)
+    token = issue_token(session, user, "confirm", lifetime)
+    queue_mail(
+        request,
+        session,
+        background,
+        key=f"confirm:{token[:16]}",
+        kind="confirm",
+        to=user.email,
+        template="confirm",
+        link=absolute(settings, f"/signup/confirm/{token}"),
+        hours=int(settings.confirm_token_hours),
+        who=who,
+    )
+
+
+@router.get("/signup/confirm/{token}")
+def confirm_form(request: Request, session: SessionDep, token: str):
+    """The link in the mail shows a button; the POST confirms (mail scanners only GET links)."""
+    try:
+        user = peek_token(session, token, "confirm")
+    except AccountError as exc:
+        return render(
+            request,
+            "account/confirm.html",
+            status_code=400,
+            title="メールアドレスの確認",
+            error=str(exc),
+            token=None,
+        )
+    return render(
+        request, "account/confirm.html", title="メールアドレスの確認", token=token, email=user.email
+    )
+
+
+@router.post("/signup/confirm/{token}")
+def confirm(request: Request, session: SessionDep, token: str):
+    try:
+        user = use_token(session, token, "confirm")
+    except AccountError as exc:
+        return render(
+            request,
+            "account/confirm.html",
+            status_code=400,
+            title="メールアドレスの確認",
+            error=str(exc),
+            token=None,
+        )
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = datetime.now(UTC)
+    session.commit()
+    return redirect("/login", "confirmed")
+
+
 def owned_group(session, viewer) -> GroupRow | None:
     """The group the signed-in group account manages."""
     return session.scalars(select(GroupRow).where(GroupRow.user_id == viewer.user_id)).first()
