@@ -672,5 +672,57 @@ def _parse_raw_line(line_bytes: bytes):
         return None, f"項目の形式が正しくありません (invalid value: {problems})"
 
 
+# --- kyodo mail -----------------------------------------------------------------------------
+
+
+@main.group()
+def mail() -> None:
+    """The outgoing mail queue (confirmations, password resets, reminders, digests)."""
+
+
+@mail.command("send")
+@click.option("--limit", type=int, default=None, help="Send at most this many messages.")
+def mail_send(limit: int | None) -> None:
+    """Send every message due in the outbox (KYODO_SMTP_* settings); failures are retried
+    later with backoff, or marked failed (5xx) for staff to see."""
+    from aggregator.mail import deliver
+
+    settings = _settings()
+    engine = _upgraded_engine(settings)
+    try:
+        report = deliver(engine, settings, limit=limit)
+    finally:
+        engine.dispose()
+    click.echo(f"送信 {report.sent}件・再送待ち {report.retry}件・失敗 {report.failed}件")
+    for error in report.errors[:20]:
+        click.echo(f"  {error}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@mail.command("status")
+def mail_status() -> None:
+    """Count the outbox's messages by state."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from aggregator.storage.models import OutboxRow
+
+    settings = _settings()
+    engine = _upgraded_engine(settings)
+    try:
+        with Session(engine) as session:
+            counts = dict(
+                session.execute(
+                    select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    labels = {"pending": "送信待ち", "sent": "送信済み", "failed": "失敗"}
+    for status, label in labels.items():
+        click.echo(f"{label} ({status}): {counts.get(status, 0)}")
+
+
 if __name__ == "__main__":
     main()
