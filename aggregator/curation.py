@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.ingest import Ingestor
+from aggregator.overrides import load_overrides, move_overrides
 from aggregator.storage.models import CallHistoryRow, CallRow, DedupeDecisionRow, ListingRow
 
 
@@ -41,6 +42,7 @@ def merge_listings_calls(
         )
         keep, gone = a.call_id, b.call_id
         if keep != gone:
+            move_overrides(session, gone, into_call=keep)  # staff edits survive the merge
             session.execute(
                 update(ListingRow).where(ListingRow.call_id == gone).values(call_id=keep)
             )
@@ -81,7 +83,9 @@ def split_listing(engine: Engine, listing_id: int, *, note: str | None = None, t
         ingestor = Ingestor(engine, today=today, now=now)
         # The old call first: it must stop naming this listing as its lead before the new one
         # takes it (a call's lead listing is unique).
-        ingestor.apply_merge(session.get(CallRow, old_call), list(others))
+        # Its staff corrections stay with the old call; the listing split off starts without.
+        overrides = load_overrides(session, [old_call]).get(old_call)
+        ingestor.apply_merge(session.get(CallRow, old_call), list(others), overrides)
         session.flush()
         new_call = CallRow(first_seen=listing.first_seen, last_seen=now, fields=[])
         ingestor.apply_merge(new_call, [listing])

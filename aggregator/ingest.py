@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.dedupe import Matcher, program_key
 from aggregator.normalize.pipeline import normalize_call
+from aggregator.overrides import apply_values, load_overrides
 from aggregator.record import GrantCall, RawCall, Status
 from aggregator.storage.models import (
     CallField,
@@ -43,7 +44,8 @@ from aggregator.storage.repository import apply_call, call_values
 # Precedence of a listing's facts, lowest first.
 ORGANIZER_PAGE, NATIONAL_PORTAL, REPOST = 0, 1, 2
 _PORTALS = frozenset({"jgrants", "wam"})
-_ORGANIZER_SOURCES = frozenset({"organizer_site", "kamagaya"})
+# "centre": calls the centre's staff entered by hand (from the organizer's flyer or a phone call).
+_ORGANIZER_SOURCES = frozenset({"organizer_site", "kamagaya", "centre"})
 _WITHDRAWN_WORDS = ("募集中止", "公募中止", "取り下げ", "取りやめ", "中止となりました")
 _RECORD_EXCLUDE = {"raw_text", "first_seen", "last_seen", "informal_groups_ok"}
 
@@ -409,18 +411,26 @@ class Ingestor:
 
     # -- merging facts -------------------------------------------------------------------
 
-    def apply_merge(self, row: CallRow, listings: list[ListingRow]) -> bool:
-        """Write the merged facts of `listings` onto a call row; True if it was withdrawn."""
+    def apply_merge(
+        self,
+        row: CallRow,
+        listings: list[ListingRow],
+        overrides: dict[str, Any] | None = None,
+    ) -> bool:
+        """Write the merged facts of `listings` onto a call row, then the staff's corrections
+        (`overrides`, from `aggregator.overrides`); True if it was withdrawn."""
         merged, lead, conflicts = merge_listings(listings)
         apply_call(row, merged)
         row.source = lead.source
         row.source_item_id = lead.source_key
         row.conflicts = conflicts
         row.last_seen = self.now
-        if withdrawn(listings):
+        was_withdrawn = withdrawn(listings)
+        if was_withdrawn:
             row.status = Status.CLOSED.value
-            return True
-        return False
+        if overrides:
+            apply_values(row, overrides)  # a crawl never undoes a staff edit
+        return was_withdrawn
 
     def merge_stored(self, session: Session, call_ids: list[int]) -> None:
         """Recompute stored calls from their listings; record what changed in their history."""
@@ -429,9 +439,10 @@ class Ingestor:
             members: dict[int, list[ListingRow]] = {}
             for listing in session.scalars(select(ListingRow).where(ListingRow.call_id.in_(chunk))):
                 members.setdefault(listing.call_id, []).append(listing)
+            overrides = load_overrides(session, chunk)
             for row in rows:
                 old = (row.deadline, row.max_amount_yen, row.status)
-                was_withdrawn = self.apply_merge(row, members[row.id])
+                was_withdrawn = self.apply_merge(row, members[row.id], overrides.get(row.id))
                 self._record_changes(session, row, old, was_withdrawn)
 
     def _record_changes(

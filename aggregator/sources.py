@@ -131,6 +131,15 @@ SOURCES: dict[str, Source] = {
             site="https://shimisen-kyoto.org/subsidies",
         ),
         Source("kamagaya", "鎌ケ谷市", SourceKind.MUNICIPALITY, home="municipality:鎌ケ谷市"),
+        # Calls the centre's staff entered by hand (a paper flyer, a phone call): the centre's
+        # own information, ranked like the organizer's page (aggregator.ingest.precedence).
+        Source(
+            "centre",
+            "センター登録",
+            SourceKind.MUNICIPALITY,
+            home="municipality:鎌ケ谷市",
+            terms=Terms.REPRINT,
+        ),
     )
 }
 
