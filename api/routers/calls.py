@@ -6,14 +6,16 @@ contract down for `/openapi.json` and check every answer against it.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from aggregator.search import SearchParams, SearchResult, call_detail, search
-from api.deps import ApiSearchDep, HomeDep, InvalidParameter, SessionDep, TodayDep
+from aggregator.fields import FIELDS
+from aggregator.offers import OFFER_KINDS, search_offers
+from aggregator.search import MAX_PER_PAGE, SearchParams, SearchResult, call_detail, search
+from api.deps import ApiSearchDep, HomeDep, InvalidParameter, SessionDep, SettingsDep, TodayDep
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
 
@@ -206,3 +208,108 @@ def get_call(
     if call is None:
         raise HTTPException(status_code=404, detail=f"公募 {call_id} は見つかりません")
     return call
+
+
+# -- companies' offers ----------------------------------------------------------------------------
+
+
+class OfferPublic(BaseModel):
+    """A published CSR offer, with only what the company published (no personal data)."""
+
+    id: int
+    kind: str = Field(description="money | goods | space | probono | matching_gift | …")
+    kind_label: str = Field(description="寄付金・物品寄贈・場所の提供 …")
+    title: str
+    company: str = Field(description="企業名")
+    description: str
+    fields: list[str] = Field(description="活動分野のスラッグ（空 = 分野を問わない）")
+    area: str = Field(description="national | prefecture:千葉県 | municipality:鎌ケ谷市 …")
+    amount_yen: int | None = Field(description="金額（円）: 寄付金・マッチングギフト")
+    quantity: str | None = Field(description="数量など")
+    period_start: date | None
+    period_end: date | None
+    how_to_apply: str = Field(description="申し込み方法")
+    contact: str = Field(description="企業が公開した問い合わせ先")
+    url: str = Field(description="この支援のページ")
+    published_at: datetime | None
+
+
+class OfferListPublic(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    items: list[OfferPublic]
+
+
+@router.get(
+    "/offers",
+    response_model=OfferListPublic,
+    responses=ERRORS,
+    tags=["offers"],
+    summary="企業からの支援（CSR）をさがす",
+    description="公開中の企業からの支援を、キーワード・分野・地域・種類でしぼり、新しい順に返します。",
+)
+def list_offers(
+    session: SessionDep,
+    settings: SettingsDep,
+    today: TodayDep,
+    home: HomeDep,
+    q: Annotated[str | None, Query(max_length=200, description="キーワード")] = None,
+    field: Annotated[list[str], Query(description="活動分野のスラッグ（繰り返し可）")] = [],  # noqa: B006
+    area: Annotated[
+        str | None, Query(description="national | prefecture | municipality | reachable")
+    ] = None,
+    kind: Annotated[list[str], Query(description="支援の種類（繰り返し可）")] = [],  # noqa: B006
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
+) -> dict[str, Any]:
+    errors = []
+    if q and "\x00" in q:
+        errors.append({"param": "q", "message": "NUL 文字は使えません", "value": None})
+    if bad := [f for f in field if f not in FIELDS]:
+        errors.append({"param": "field", "message": "unknown field", "value": bad})
+    if bad := [k for k in kind if k not in OFFER_KINDS]:
+        message = f"unknown kind; one of {', '.join(OFFER_KINDS)}"
+        errors.append({"param": "kind", "message": message, "value": bad})
+    if errors:
+        raise InvalidParameter(errors)
+    total, rows = search_offers(
+        session,
+        q=(q or "").strip() or None,
+        fields=field,
+        area=(area or "").strip() or None,
+        kinds=kind,
+        today=today,
+        home=home,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    base = settings.site_url.rstrip("/")
+    return {
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "pages": max(1, -(-total // per_page)),
+        "items": [
+            {
+                "id": o.id,
+                "kind": o.kind,
+                "kind_label": OFFER_KINDS.get(o.kind, o.kind),
+                "title": o.title,
+                "company": o.company.name,
+                "description": o.description,
+                "fields": list(o.fields or []),
+                "area": o.area,
+                "amount_yen": o.amount_yen,
+                "quantity": o.quantity,
+                "period_start": o.period_start,
+                "period_end": o.period_end,
+                "how_to_apply": o.how_to_apply,
+                "contact": o.contact,
+                "url": f"{base}/offers/{o.id}",
+                "published_at": o.published_at,
+            }
+            for o in rows
+        ],
+    }
