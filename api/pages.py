@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aggregator.fields import FIELD_SHORT_LABELS, FIELDS
+from aggregator.groups import CallMarks, marks_for_user
 from aggregator.search import (
     COST_LABELS,
     SORT_LABELS,
@@ -34,7 +35,9 @@ from aggregator.search import (
 )
 from aggregator.sources import SOURCE_KIND_LABELS, SOURCES
 from aggregator.storage.models import CallRow
+from api.auth import ViewerDep
 from api.deps import HomeDep, InvalidParameter, SearchDep, SessionDep, SettingsDep, TodayDep
+from api.routers.companies import OffersBlock, offers_block
 from api.text import safe_url, yen
 
 router = APIRouter(include_in_schema=False)
@@ -232,6 +235,7 @@ class SearchPage:
     xlsx_href: str
     print_href: str
     reset_href: str = "/"
+    offers: OffersBlock | None = None  # companies' offers matching the search (own block)
 
 
 def _options(
@@ -423,7 +427,13 @@ def search_page(
         csv_href=_with_query("/exports/calls.csv", feed_query),
         xlsx_href=_with_query("/exports/calls.xlsx", feed_query),
         print_href=_with_query("/print", feed_query),
+        offers=offers_block(session, request.query_params, params, today=today, home=home),
     )
+    # The calls' paging links keep the choices about offers (they are not SearchParams).
+    context.prev_href = context.offers.link(context.prev_href)
+    context.next_href = context.offers.link(context.next_href)
+    for link in context.page_links:
+        link.href = context.offers.link(link.href)
     return _render(request, "search.html", context)
 
 
@@ -503,6 +513,7 @@ class CallPage:
     print_href: str
     first_seen: str | None
     last_seen: str | None
+    marks: CallMarks | None = None  # a signed-in group's 気になる / 対象外 on this call
 
 
 def _link(url: str | None, label: str) -> Link:
@@ -647,6 +658,7 @@ def call_page(
     call_id: int,
     session: SessionDep,
     today: TodayDep,
+    viewer: ViewerDep,
     print_view: Annotated[str | None, Query(alias="print")] = None,
 ):
     call = call_detail(session, call_id, today=today) if call_id < 2**31 else None
@@ -716,6 +728,9 @@ def call_page(
         print_href=f"/calls/{call['id']}?print=1",
         first_seen=jdate(call.get("first_seen")),
         last_seen=jdate(call.get("last_seen")),
+        marks=marks_for_user(session, viewer.user_id, call["id"])
+        if viewer is not None and viewer.role == "group"
+        else None,
     )
     return _render(request, "call.html", context)
 
@@ -956,5 +971,10 @@ def invalid_search_page(request: Request, exc: InvalidParameter):
 
 
 def _render(request: Request, name: str, context: Any, status_code: int = 200):
+    from api.web import NOTICES  # api.web imports nothing of the pages
+
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, {"page": context}, status_code=status_code)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    return templates.TemplateResponse(
+        request, name, {"page": context, "notice": notice}, status_code=status_code
+    )

@@ -42,7 +42,15 @@ def assert_visible_focus(state: dict) -> None:
 def test_keyboard_reaches_the_search_field_and_submits(page, site: Site) -> None:
     page.goto("/")
     field, presses = tab_until(page, lambda s: s["id"] == "q")
-    assert presses <= 5, f"the search field is {presses} Tab presses away"
+    # skip link, site name, the navigation (search, offers, courses, sign-in, sign-up), field
+    assert presses <= 9, f"the search field is {presses} Tab presses away"
+    # The skip link (first stop) jumps over the header and navigation.
+    page.goto("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "本文へ移動"
+    page.keyboard.press("Enter")
+    field, presses = tab_until(page, lambda s: s["id"] == "q")
+    assert presses <= 2, f"after the skip link the search field is {presses} presses away"
     assert_visible_focus(field)
     page.keyboard.type("子ども")
     button, _ = tab_until(page, lambda s: s["tag"] == "button" and s["type"] == "submit", 3)

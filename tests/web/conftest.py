@@ -167,8 +167,10 @@ class Site:
     def post(self, client: TestClient, path: str, data: dict | list | None = None, **kw):
         """POST a form as a browser would: with the token from a page of this session."""
         token = self.token(client, "/" if _signed_in(client) else "/login")
-        if isinstance(data, list):
-            payload = [*data, ("csrf_token", token)]
+        if isinstance(data, list):  # pairs, for repeated fields: httpx wants a dict of lists
+            payload: dict = {}
+            for key, value in [*data, ("csrf_token", token)]:
+                payload.setdefault(key, []).append(value)
         else:
             payload = {**(data or {}), "csrf_token": token}
         return client.post(path, data=payload, **kw)
