@@ -724,5 +724,37 @@ def mail_status() -> None:
         click.echo(f"{label} ({status}): {counts.get(status, 0)}")
 
 
+# --- kyodo reminders ------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The date to count days to deadlines from (default: today in KYODO_TIMEZONE).",
+)
+@click.option("--no-send", is_flag=True, help="Only queue the reminders in the outbox.")
+def reminders(today: datetime | None, no_send: bool) -> None:
+    """Queue deadline reminders for groups' saved calls (気になる), then send the outbox.
+
+    Run it daily: each reminder (by default 7 days and 1 day before) goes once per address.
+    """
+    from aggregator.mail import deliver
+    from aggregator.reminders import queue_reminders
+
+    settings = _settings()
+    day = today.date() if today else _today(settings)
+    engine = _upgraded_engine(settings)
+    try:
+        queued = queue_reminders(engine, settings, day)
+        click.echo(f"締切のお知らせ {queued}件をキューに入れました ({day.isoformat()})")
+        if not no_send:
+            report = deliver(engine, settings)
+            click.echo(f"送信 {report.sent}件・再送待ち {report.retry}件・失敗 {report.failed}件")
+    finally:
+        engine.dispose()
+
+
 if __name__ == "__main__":
     main()

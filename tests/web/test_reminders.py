@@ -178,3 +178,26 @@ def test_reminder_mails_read_well(site):
     site.user("staff", "staff@kyodo.example.jp")
     history = site.sign_in("staff@kyodo.example.jp").get(f"/staff/groups/{group_id}/history")
     assert "締切まであと7日：子ども食堂応援助成" in history.text and "送信済み" in history.text
+
+
+def test_cli_reminders_queues_and_sends_once(site):
+    import os
+    import subprocess
+    import sys
+
+    ids = _calls(site)
+    _group(site, "cli@example.jp", "つばさ会", [7, 1], [ids["d7"], ids["d1"]])
+    env = {
+        **os.environ,
+        "KYODO_DATABASE_URL": site.url,
+        "KYODO_SMTP_HOST": "127.0.0.1",
+        "KYODO_SMTP_PORT": str(site.smtp.port),
+        "KYODO_MAIL_FROM": "info@kyodo.example.jp",
+    }
+    command = [sys.executable, "-m", "kyodo.cli", "reminders", "--today", TODAY.isoformat()]
+    first = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "2件をキューに入れました" in first.stdout and "送信 2件" in first.stdout
+    second = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert "0件をキューに入れました" in second.stdout and "送信 0件" in second.stdout
+    assert len(site.smtp.to("cli@example.jp")) == 2
