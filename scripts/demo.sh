@@ -57,5 +57,8 @@ trap - EXIT
 if [ "${KYODO_DEMO_SERVE:-1}" != 0 ]; then
   echo
   echo "== kyodo serve: http://127.0.0.1:${KYODO_SERVE_PORT:-8000}/ を開いてください（Ctrl+C で終了）"
+  echo "   職員アカウントの作成: .venv/bin/kyodo staff create あなたのアドレス"
+  echo "   （登録確認などのメールは KYODO_SMTP_HOST / KYODO_SMTP_PORT のサーバーへ送られ、"
+  echo "     届かなかったものは .venv/bin/kyodo mail send で再送できます）"
   exec kyodo serve --host 127.0.0.1 --port "${KYODO_SERVE_PORT:-8000}"
 fi
