@@ -8,7 +8,6 @@ the answer to the groups' biggest worry, money.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from aggregator.fields import FIELDS
+from aggregator.forms import UNKNOWN_FIELDS, form_list, form_text, known_fields, squeeze
 from aggregator.storage.models import CourseRow
 
 COURSE_KINDS: dict[str, str] = {
@@ -76,14 +75,8 @@ class CourseForm:
         """From form fields; `fields` is a list, `published` present when checked."""
 
         def text(name: str) -> str:
-            value = data.get(name)
-            if isinstance(value, list):
-                value = value[0] if value else ""
-            return str(value or "").strip()
+            return form_text(data, name)
 
-        chosen = data.get("fields") or []
-        if isinstance(chosen, str):
-            chosen = [chosen]
         return cls(
             kind=text("kind"),
             title=text("title"),
@@ -93,19 +86,15 @@ class CourseForm:
             place=text("place"),
             online_url=text("online_url"),
             capacity=text("capacity"),
-            fields=[str(c) for c in chosen if c],
+            fields=[c for c in form_list(data, "fields") if c],
             description=text("description"),
             how_to_apply=text("how_to_apply"),
             published=bool(text("published")),
         )
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).replace(" ", "").strip()
-
-
 def _parse_date(text: str) -> date | None:
-    m = _DATE.match(_fold(text))
+    m = _DATE.match(squeeze(text))
     if not m:
         return None
     try:
@@ -115,7 +104,7 @@ def _parse_date(text: str) -> date | None:
 
 
 def _parse_time(text: str) -> time | None:
-    m = _TIME.match(_fold(text))
+    m = _TIME.match(squeeze(text))
     if not m:
         return None
     hour, minute = int(m.group(1)), int(m.group(2) or 0)
@@ -167,14 +156,14 @@ def parse_course_form(form: CourseForm, tz: ZoneInfo) -> tuple[dict[str, Any], l
         errors.append("オンラインのURLは http:// か https:// で始まるアドレスを入力してください。")
     capacity = None
     if form.capacity:
-        digits = _fold(form.capacity).removesuffix("名").removesuffix("人")
+        digits = squeeze(form.capacity).removesuffix("名").removesuffix("人")
         if not digits.isdigit() or not 1 <= int(digits) <= MAX_CAPACITY:
             errors.append("定員は1以上の数字で入力してください（決まっていなければ空欄）。")
         else:
             capacity = int(digits)
-    unknown = [f for f in form.fields if f not in FIELDS]
-    if unknown:
-        errors.append("活動分野は一覧から選んでください。")
+    fields, fields_known = known_fields(form.fields)
+    if not fields_known:
+        errors.append(UNKNOWN_FIELDS)
     if not form.how_to_apply:
         errors.append("申込方法を入力してください。")
     if errors:
@@ -190,7 +179,7 @@ def parse_course_form(form: CourseForm, tz: ZoneInfo) -> tuple[dict[str, Any], l
         "place": form.place or None,
         "online_url": form.online_url or None,
         "capacity": capacity,
-        "fields": [f for f in FIELDS if f in form.fields],
+        "fields": fields,
         "description": form.description,
         "how_to_apply": form.how_to_apply,
         "published": form.published,

@@ -20,7 +20,8 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from aggregator.accounts import AccountError, normalize_email
-from aggregator.fields import FIELD_SHORT_LABELS, FIELDS
+from aggregator.fields import FIELD_SHORT_LABELS
+from aggregator.forms import UNKNOWN_FIELDS, form_list, form_text, known_fields, squeeze
 from aggregator.normalize.area import PREFECTURES
 from aggregator.searchtext import fold
 from aggregator.storage.models import (
@@ -145,15 +146,10 @@ class ProfileForm:
         """From a submitted form: list fields may come as lists (repeated checkboxes)."""
 
         def text(name: str, limit: int = 5000) -> str:
-            value = data.get(name)
-            if isinstance(value, list):
-                value = value[0] if value else ""
-            return value.strip()[:limit] if isinstance(value, str) else ""
+            return form_text(data, name, limit)
 
         def many(name: str) -> list[str]:
-            value = data.get(name)
-            values = value if isinstance(value, list) else [value] if value else []
-            return list(dict.fromkeys(v.strip() for v in values if isinstance(v, str)))
+            return list(dict.fromkeys(v.strip() for v in form_list(data, name)))
 
         return cls(
             name=text("name", 1000),
@@ -202,11 +198,11 @@ class ProfileForm:
             errors["name"] = "団体名を入力してください。"
         elif len(name) > MAX_NAME_CHARS:
             errors["name"] = f"団体名は{MAX_NAME_CHARS}文字以内で入力してください。"
-        fields = [f for f in FIELDS if f in self.fields]  # the law's order
+        fields, fields_known = known_fields(self.fields)  # the law's order
         if not self.fields:
             errors["fields"] = "活動分野を1つ以上選んでください。"
-        elif len(fields) != len(self.fields):
-            errors["fields"] = "活動分野は一覧から選んでください。"
+        elif not fields_known:
+            errors["fields"] = UNKNOWN_FIELDS
         if self.prefecture not in PREFECTURES:
             errors["prefecture"] = "都道府県を一覧から選んでください。"
         municipality = unicodedata.normalize("NFKC", self.municipality).strip()
@@ -240,7 +236,7 @@ class ProfileForm:
             errors["representative"] = (
                 f"代表者のお名前は{MAX_PERSON_CHARS}文字以内で入力してください。"
             )
-        phone = unicodedata.normalize("NFKC", self.phone).replace(" ", "").strip()
+        phone = squeeze(self.phone)
         if phone and not _PHONE.match(phone):
             errors["phone"] = "電話番号は 047-000-0000 のように数字とハイフンで入力してください。"
         description = self.description.strip()
@@ -287,7 +283,7 @@ def _number(text: str, units: tuple[str, ...]) -> int | bool | None:
 
 def _year(text: str) -> int | bool | None:
     """A year, 西暦 (2015, 2015年) or 和暦 (平成27, 令和元年); None if empty, False if neither."""
-    value = unicodedata.normalize("NFKC", text).replace(" ", "").strip()
+    value = squeeze(text)
     match = _ERA_YEAR.match(value)
     if match:
         era, number = match.groups()
@@ -410,15 +406,10 @@ class SettingsForm:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> SettingsForm:
         def text(name: str) -> str:
-            value = data.get(name)
-            if isinstance(value, list):
-                value = value[0] if value else ""
-            return value.strip()[:20] if isinstance(value, str) else ""
+            return form_text(data, name, 20)
 
         def many(name: str) -> list[str]:
-            value = data.get(name)
-            values = value if isinstance(value, list) else [value] if value else []
-            return [v.strip()[:20] for v in values if isinstance(v, str)]
+            return [v.strip()[:20] for v in form_list(data, name)]
 
         return cls(
             enabled=text("enabled"),

@@ -13,7 +13,6 @@ not ended. Keywords are matched in `offers.search_text`, folded like the calls'
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from aggregator.fields import FIELDS
+from aggregator.forms import UNKNOWN_FIELDS, form_list, form_text, known_fields, squeeze
 from aggregator.normalize.amounts import parse_yen
 from aggregator.normalize.area import PREFECTURES
 from aggregator.normalize.dates import parse_date
@@ -133,17 +132,13 @@ class OfferForm:
         """From posted form data: `fields` a list, everything else a string."""
 
         def text(name: str) -> str:
-            value = data.get(name)
-            return value.strip() if isinstance(value, str) else ""
+            return form_text(data, name)
 
-        raw_fields = data.get("fields") or []
-        if isinstance(raw_fields, str):
-            raw_fields = [raw_fields]
         return cls(
             kind=text("kind"),
             title=text("title"),
             description=text("description"),
-            fields=[f for f in raw_fields if isinstance(f, str) and f],
+            fields=[f for f in form_list(data, "fields") if f],
             area=text("area") or "national",
             area_other=text("area_other"),
             amount=text("amount"),
@@ -188,7 +183,7 @@ def area_choices(home: Home, current: str | None = None) -> dict[str, str]:
 def parse_place(text: str) -> str | None:
     """A typed place → an area value: 東京都 → prefecture:東京都, 船橋市 or 千葉県船橋市 →
     municipality:船橋市, 全国 → national; None when it is not a place name."""
-    value = unicodedata.normalize("NFKC", text or "").strip().replace(" ", "")
+    value = squeeze(text)
     if not value:
         return None
     if value in ("全国", "日本全国"):
@@ -213,7 +208,7 @@ def _date(text: str, today: date | None) -> date | None:
 
 def read_amount(text: str) -> int | None:
     """「50万円」, 「500,000」, 「３０万」 → yen; raises ValueError when it is not an amount."""
-    value = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
+    value = squeeze(text)
     if value.startswith(("-", "−", "▲")):
         raise ValueError("negative")
     if value.replace(",", "").isdigit():
@@ -239,9 +234,9 @@ def validate_offer(
         errors["description"] = "支援の内容を入力してください。"
     elif len(form.description) > MAX_TEXT_CHARS:
         errors["description"] = f"支援の内容は{MAX_TEXT_CHARS}文字以内にしてください。"
-    unknown = [f for f in form.fields if f not in FIELDS]
-    if unknown:
-        errors["fields"] = "活動分野は一覧から選んでください。"
+    fields, fields_known = known_fields(form.fields)
+    if not fields_known:
+        errors["fields"] = UNKNOWN_FIELDS
     area: str | None = None
     if form.area == AREA_OTHER:
         area = parse_place(form.area_other)
@@ -302,7 +297,7 @@ def validate_offer(
             kind=form.kind,
             title=form.title,
             description=form.description,
-            fields=[f for f in FIELDS if f in set(form.fields)],  # the law's order, no repeats
+            fields=fields,  # the law's order, no repeats
             area=area or "national",
             amount_yen=amount,
             quantity=form.quantity or None,

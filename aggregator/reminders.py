@@ -24,6 +24,7 @@ from aggregator.mail import enqueue
 from aggregator.search import effective_status
 from aggregator.settings import Settings
 from aggregator.storage.models import CallRow, GroupRow, SavedCallRow
+from aggregator.wording import yen
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 KIND = "reminder"
@@ -39,18 +40,6 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-
-
-def yen_text(amount: int | None) -> str | None:
-    """500000 → 50万円, 150000000 → 1億5,000万円 (the wording of api.text.yen)."""
-    if amount is None:
-        return None
-    if amount < 10_000:
-        return f"{amount:,}円"
-    oku, rest = divmod(amount, 100_000_000)
-    man, en = divmod(rest, 10_000)
-    text = (f"{oku:,}億" if oku else "") + (f"{man:,}万" if man else "") + (f"{en:,}" if en else "")
-    return text + "円"
 
 
 def reminder_day(days_left: int, chosen: list[int]) -> int | None:
@@ -130,7 +119,7 @@ def queue_reminders(engine: Engine, settings: Settings, today: date) -> int:
                     organizer=_one_line(call.organizer) or None,
                     deadline=jdate(call.deadline) or "",
                     days_left=days_left,
-                    amount=yen_text(call.max_amount_yen),
+                    amount=yen(call.max_amount_yen),
                     call_url=f"{site}/calls/{call.id}",
                     saved_url=f"{site}/my/saved",
                     settings_url=f"{site}/my/settings",

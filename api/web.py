@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from aggregator.mail import deliver, enqueue
 from aggregator.settings import Settings
@@ -39,6 +40,14 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code
     )
+
+
+async def posted(request: Request) -> FormData:
+    """The posted form (read once: the CSRF check has read and cached it)."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(posted)]
 
 
 def redirect(url: str, notice: str | None = None) -> RedirectResponse:

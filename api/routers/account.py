@@ -238,23 +238,24 @@ def send_confirmation(
     )
 
 
+def _confirm_page(request: Request, status_code: int = 200, **context):
+    return render(
+        request,
+        "account/confirm.html",
+        status_code=status_code,
+        title="メールアドレスの確認",
+        **context,
+    )
+
+
 @router.get("/signup/confirm/{token}")
 def confirm_form(request: Request, session: SessionDep, token: str):
     """The link in the mail shows a button; the POST confirms (mail scanners only GET links)."""
     try:
         user = peek_token(session, token, "confirm")
     except AccountError as exc:
-        return render(
-            request,
-            "account/confirm.html",
-            status_code=400,
-            title="メールアドレスの確認",
-            error=str(exc),
-            token=None,
-        )
-    return render(
-        request, "account/confirm.html", title="メールアドレスの確認", token=token, email=user.email
-    )
+        return _confirm_page(request, status_code=400, error=str(exc), token=None)
+    return _confirm_page(request, token=token, email=user.email)
 
 
 @router.post("/signup/confirm/{token}")
@@ -262,14 +263,7 @@ def confirm(request: Request, session: SessionDep, token: str):
     try:
         user = use_token(session, token, "confirm")
     except AccountError as exc:
-        return render(
-            request,
-            "account/confirm.html",
-            status_code=400,
-            title="メールアドレスの確認",
-            error=str(exc),
-            token=None,
-        )
+        return _confirm_page(request, status_code=400, error=str(exc), token=None)
     if user.email_confirmed_at is None:
         user.email_confirmed_at = datetime.now(UTC)
     session.commit()

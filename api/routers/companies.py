@@ -17,11 +17,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from sqlalchemy import case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -57,7 +57,7 @@ from api.auth import CompanyDep, Csrf, GroupDep, StaffDep, ViewerDep
 from api.deps import HomeDep, SessionDep, SettingsDep, TodayDep
 from api.routers.account import owned_company, owned_group, send_confirmation
 from api.text import safe_url, yen
-from api.web import NOTICES, absolute, queue_mail, redirect, render
+from api.web import NOTICES, FormDep, absolute, queue_mail, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Csrf])
 
@@ -157,14 +157,6 @@ class Fmt:
 def page(request: Request, template: str, title: str, status_code: int = 200, **context: Any):
     fmt = Fmt(request.app.state.settings.timezone)
     return render(request, template, status_code=status_code, title=title, fmt=fmt, **context)
-
-
-async def posted(request: Request) -> FormData:
-    """The posted form (read once; the CSRF check has cached it)."""
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(posted)]
 
 
 def _text(form: FormData, name: str, limit: int = 5000) -> str:
@@ -588,6 +580,32 @@ def staff_companies(request: Request, session: SessionDep, viewer: StaffDep):
     return page(request, "companies/staff_companies.html", "企業の承認", rows=rows)
 
 
+def _review_company(
+    request, background, session, viewer, company_id: int, status: str, template: str, **mail
+):
+    """Sets the company's review `status` (once) and tells the company with `template`."""
+    company = _company_or_404(session, company_id)
+    if company.status != status:
+        now = datetime.now(UTC)
+        company.status = status
+        company.reviewed_at = now
+        company.reviewed_by = viewer.user_id
+        to = _account_email(session, company.user_id)
+        if to:
+            queue_mail(
+                request,
+                session,
+                background,
+                key=f"company-{status}:{company.id}:{_stamp(now)}",
+                kind="company",
+                to=to,
+                template=template,
+                company=company,
+                **mail,
+            )
+        session.commit()
+
+
 @router.post("/staff/companies/{company_id:int}/approve")
 def approve_company(
     request: Request,
@@ -597,26 +615,10 @@ def approve_company(
     viewer: StaffDep,
     company_id: int,
 ):
-    company = _company_or_404(session, company_id)
-    if company.status != "approved":
-        now = datetime.now(UTC)
-        company.status = "approved"
-        company.reviewed_at = now
-        company.reviewed_by = viewer.user_id
-        to = _account_email(session, company.user_id)
-        if to:
-            queue_mail(
-                request,
-                session,
-                background,
-                key=f"company-approved:{company.id}:{_stamp(now)}",
-                kind="company",
-                to=to,
-                template="company_approved",
-                company=company,
-                link=absolute(settings, "/company"),
-            )
-        session.commit()
+    link = absolute(settings, "/company")
+    _review_company(
+        request, background, session, viewer, company_id, "approved", "company_approved", link=link
+    )
     return redirect("/staff/companies", "approved")
 
 
@@ -625,31 +627,14 @@ def reject_company(
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
-    settings: SettingsDep,
     viewer: StaffDep,
     data: FormDep,
     company_id: int,
 ):
-    company = _company_or_404(session, company_id)
-    if company.status != "rejected":
-        now = datetime.now(UTC)
-        company.status = "rejected"
-        company.reviewed_at = now
-        company.reviewed_by = viewer.user_id
-        to = _account_email(session, company.user_id)
-        if to:
-            queue_mail(
-                request,
-                session,
-                background,
-                key=f"company-rejected:{company.id}:{_stamp(now)}",
-                kind="company",
-                to=to,
-                template="company_rejected",
-                company=company,
-                note=_text(data, "note", 2000),
-            )
-        session.commit()
+    note = _text(data, "note", 2000)
+    _review_company(
+        request, background, session, viewer, company_id, "rejected", "company_rejected", note=note
+    )
     return redirect("/staff/companies", "company_rejected")
 
 
@@ -706,22 +691,37 @@ def staff_offer(request: Request, session: SessionDep, viewer: StaffDep, offer_i
     return _staff_offer_page(request, session, _staff_offer_or_404(session, offer_id))
 
 
-def _mail_company(request, session, background, settings, offer, template, key, **context):
+def _staff_offer_change(
+    request, background, session, settings, offer_id: int, change, *, failed: int,
+    template: str, key, notice: str, link, note: str | None = None,
+):  # fmt: skip
+    """Applies `change` to the offer; on success tells the company by mail (template, key of
+    the outbox, link in the mail) and goes back to the offer's staff page with `notice`."""
+    offer = _staff_offer_or_404(session, offer_id)
+    extra = {} if note is None else {"note": note}
+    try:
+        change(offer)
+    except OfferError as exc:
+        return _staff_offer_page(
+            request, session, offer, status_code=failed, error=str(exc), **extra
+        )
     to = _account_email(session, offer.company.user_id)
-    if not to:
-        return
-    queue_mail(
-        request,
-        session,
-        background,
-        key=key,
-        kind="offer",
-        to=to,
-        template=template,
-        offer=offer,
-        company=offer.company,
-        **context,
-    )
+    if to:
+        queue_mail(
+            request,
+            session,
+            background,
+            key=key(offer),
+            kind="offer",
+            to=to,
+            template=template,
+            offer=offer,
+            company=offer.company,
+            link=absolute(settings, link(offer)),
+            **extra,
+        )
+    session.commit()
+    return redirect(f"/staff/offers/{offer.id}", notice)
 
 
 @router.post("/staff/offers/{offer_id:int}/publish")
@@ -733,23 +733,15 @@ def publish_offer(
     viewer: StaffDep,
     offer_id: int,
 ):
-    offer = _staff_offer_or_404(session, offer_id)
-    try:
-        offer_states.publish(offer, viewer.user_id)
-    except OfferError as exc:
-        return _staff_offer_page(request, session, offer, status_code=409, error=str(exc))
-    _mail_company(
-        request,
-        session,
-        background,
-        settings,
-        offer,
-        "company_offer_published",
-        f"offer-published:{offer.id}:{_stamp(offer.published_at)}",
-        link=absolute(settings, f"/offers/{offer.id}"),
-    )
-    session.commit()
-    return redirect(f"/staff/offers/{offer.id}", "published")
+    return _staff_offer_change(
+        request, background, session, settings, offer_id,
+        lambda offer: offer_states.publish(offer, viewer.user_id),
+        failed=409,
+        template="company_offer_published",
+        key=lambda offer: f"offer-published:{offer.id}:{_stamp(offer.published_at)}",
+        notice="published",
+        link=lambda offer: f"/offers/{offer.id}",
+    )  # fmt: skip
 
 
 @router.post("/staff/offers/{offer_id:int}/sendback")
@@ -762,27 +754,17 @@ def send_back_offer(
     data: FormDep,
     offer_id: int,
 ):
-    offer = _staff_offer_or_404(session, offer_id)
     note = _text(data, "note", 2000)
-    try:
-        offer_states.send_back(offer, note)
-    except OfferError as exc:
-        return _staff_offer_page(
-            request, session, offer, status_code=400, error=str(exc), note=note
-        )
-    _mail_company(
-        request,
-        session,
-        background,
-        settings,
-        offer,
-        "company_offer_sentback",
-        f"offer-sentback:{offer.id}:{_stamp(offer.updated_at)}",
+    return _staff_offer_change(
+        request, background, session, settings, offer_id,
+        lambda offer: offer_states.send_back(offer, note),
+        failed=400,
+        template="company_offer_sentback",
+        key=lambda offer: f"offer-sentback:{offer.id}:{_stamp(offer.updated_at)}",
+        notice="sent_back",
+        link=lambda offer: f"/company/offers/{offer.id}",
         note=note,
-        link=absolute(settings, f"/company/offers/{offer.id}"),
-    )
-    session.commit()
-    return redirect(f"/staff/offers/{offer.id}", "sent_back")
+    )  # fmt: skip
 
 
 @router.post("/staff/offers/{offer_id:int}/close")
@@ -794,23 +776,14 @@ def staff_close_offer(
     viewer: StaffDep,
     offer_id: int,
 ):
-    offer = _staff_offer_or_404(session, offer_id)
-    try:
-        offer_states.close(offer)
-    except OfferError as exc:
-        return _staff_offer_page(request, session, offer, status_code=409, error=str(exc))
-    _mail_company(
-        request,
-        session,
-        background,
-        settings,
-        offer,
-        "company_offer_closed",
-        f"offer-closed:{offer.id}",
-        link=absolute(settings, f"/company/offers/{offer.id}"),
-    )
-    session.commit()
-    return redirect(f"/staff/offers/{offer.id}", "closed")
+    return _staff_offer_change(
+        request, background, session, settings, offer_id, offer_states.close,
+        failed=409,
+        template="company_offer_closed",
+        key=lambda offer: f"offer-closed:{offer.id}",
+        notice="closed",
+        link=lambda offer: f"/company/offers/{offer.id}",
+    )  # fmt: skip
 
 
 # -- staff: the coordination record ---------------------------------------------------------------
@@ -843,6 +816,26 @@ def _interest_or_404(session: Session, interest_id: int) -> OfferInterestRow:
     if interest is None:
         raise HTTPException(status_code=404, detail="この記録は見つかりません。")
     return interest
+
+
+def _log(
+    session: Session,
+    interest: OfferInterestRow,
+    author_id: int | None,
+    kind: str,
+    body: str,
+    at: datetime | None = None,
+) -> None:
+    """Adds a line to the record of the exchange about `interest`."""
+    session.add(
+        CoordinationLogRow(
+            interest_id=interest.id,
+            author_id=author_id,
+            kind=kind,
+            body=body,
+            created_at=at or datetime.now(UTC),
+        )
+    )
 
 
 def _staff_interest_page(request, session, interest, status_code=200, **context):
@@ -890,15 +883,7 @@ def add_note(
             status_code=400,
             error="記録する内容（話したこと・したこと）を入力してください。",
         )
-    session.add(
-        CoordinationLogRow(
-            interest_id=interest.id,
-            author_id=viewer.user_id,
-            kind="note",
-            body=body,
-            created_at=datetime.now(UTC),
-        )
-    )
+    _log(session, interest, viewer.user_id, "note", body)
     if interest.status == "new":
         interest.status = "in_progress"  # someone has started on it
     session.commit()
@@ -918,17 +903,13 @@ def set_interest_status(
     if status != interest.status:
         before = interest.status
         interest.status = status
-        session.add(
-            CoordinationLogRow(
-                interest_id=interest.id,
-                author_id=viewer.user_id,
-                kind="status",
-                body=(
-                    f"対応の状態を「{INTEREST_STATUS_LABELS[before]}」から"
-                    f"「{INTEREST_STATUS_LABELS[status]}」に変えました。"
-                ),
-                created_at=datetime.now(UTC),
-            )
+        _log(
+            session,
+            interest,
+            viewer.user_id,
+            "status",
+            f"対応の状態を「{INTEREST_STATUS_LABELS[before]}」から"
+            f"「{INTEREST_STATUS_LABELS[status]}」に変えました。",
         )
         session.commit()
     return redirect(f"/staff/interests/{interest.id}", "status_changed")
@@ -1098,14 +1079,13 @@ def express_interest(
     except IntegrityError:  # pressed twice at the same moment
         session.rollback()
         return redirect(done, "interest_already")
-    session.add(
-        CoordinationLogRow(
-            interest_id=interest.id,
-            author_id=viewer.user_id,
-            kind="interest",
-            body=f"団体が「関心がある」を押しました。メッセージ：{message or '（なし）'}",
-            created_at=now,
-        )
+    _log(
+        session,
+        interest,
+        viewer.user_id,
+        "interest",
+        f"団体が「関心がある」を押しました。メッセージ：{message or '（なし）'}",
+        now,
     )
     company = offer.company
     context = {
@@ -1148,15 +1128,8 @@ def express_interest(
         )
         told.append(f"センター（{settings.staff_email}）")
     if told:
-        session.add(
-            CoordinationLogRow(
-                interest_id=interest.id,
-                author_id=None,
-                kind="mail",
-                body="お知らせのメールを送りました：" + "、".join(told),
-                created_at=now,
-            )
-        )
+        sent = "お知らせのメールを送りました：" + "、".join(told)
+        _log(session, interest, None, "mail", sent, now)
     session.commit()
     return redirect(done, "interest_sent")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from icalendar import Calendar, Event
 from sqlalchemy import select
@@ -26,18 +25,11 @@ from aggregator.storage.models import CourseRow
 from api.auth import Csrf, StaffDep
 from api.deps import SessionDep, SettingsDep
 from api.text import safe_url
-from api.web import absolute, redirect, render
+from api.web import FormDep, absolute, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Csrf])
 
 ICS_TYPE = "text/calendar; charset=utf-8"
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 
 @dataclass

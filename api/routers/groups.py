@@ -13,10 +13,10 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -77,7 +77,7 @@ from api.auth import (
 from api.deps import HomeDep, SessionDep, SettingsDep, TodayDep
 from api.routers.account import owned_group, send_confirmation
 from api.routers.exports import neutralized
-from api.web import NOTICES, absolute, queue_mail, redirect, render
+from api.web import NOTICES, FormDep, absolute, queue_mail, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Csrf])
 
@@ -167,14 +167,6 @@ class Fmt:
 def _page(request: Request, template: str, title: str, status_code: int = 200, **context: Any):
     fmt = Fmt(request.app.state.settings.timezone)
     return render(request, template, status_code=status_code, title=title, fmt=fmt, **context)
-
-
-async def _posted(request: Request) -> FormData:
-    """The posted form (the CSRF check has read and cached it)."""
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_posted)]
 
 
 def _mapping(form: FormData) -> dict[str, Any]:

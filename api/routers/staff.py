@@ -11,10 +11,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -69,7 +69,7 @@ from api.auth import Csrf, StaffDep
 from api.deps import HomeDep, SessionDep, SettingsDep, TodayDep
 from api.pages import jdate
 from api.text import safe_url, yen
-from api.web import NOTICES, redirect, render
+from api.web import NOTICES, FormDep, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Csrf])
 
@@ -94,13 +94,6 @@ PREVIEW_ATTRS = tuple(a for a in OVERRIDABLE if a not in ("title", "organizer", 
 _ITEM_ID = re.compile(r"^[0-9a-f]{32}$")
 _TITLE_SPLIT = re.compile(r"[\s\d()（）「」『』【】\[\]<>〈〉《》・、。,.:：/|｜~〜\-]+|年度|第|回")
 _LIST_KEYS = ("fields", "revert")
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 
 def _form_dict(form: FormData) -> dict[str, Any]:

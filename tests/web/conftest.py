@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -95,6 +96,11 @@ def smtp_server() -> Iterator[SmtpServer]:
 def smtp(smtp_server: SmtpServer) -> SmtpServer:
     smtp_server.clear()
     return smtp_server
+
+
+def soup(response) -> BeautifulSoup:
+    """A page's HTML, parsed."""
+    return BeautifulSoup(response.text, "html.parser")
 
 
 def body_text(message: EmailMessage) -> str:

@@ -6,20 +6,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from bs4 import BeautifulSoup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aggregator.accounts import Role, create_user
 from aggregator.storage.models import CompanyRow, GroupRow, OfferRow
-from tests.web.conftest import PASSWORD, body_text, link_in
+from tests.web.conftest import PASSWORD, body_text, link_in, soup
 
 STAFF = "staff@kyodo.example.jp"
 CENTRE = "center@kyodo.example.jp"  # settings.staff_email in the test site
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
 
 
 def alert_text(response) -> str:

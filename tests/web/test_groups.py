@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from bs4 import BeautifulSoup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,7 @@ from aggregator.storage.models import (
     SessionRow,
     UserRow,
 )
-from tests.web.conftest import PASSWORD, TODAY, ingest_calls, link_in
+from tests.web.conftest import PASSWORD, TODAY, ingest_calls, link_in, soup
 
 EMAIL = "hiroko@example.jp"
 STAFF = "staff@kyodo.example.jp"
@@ -52,10 +51,6 @@ def as_form(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
 def send(site, client, path: str, data=None):
     """POST a form like a browser (with its token); `data` may be a list of pairs."""
     return site.post(client, path, as_form(data) if isinstance(data, list) else data)
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
 
 
 def alert_text(response) -> str:
