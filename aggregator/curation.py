@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 
 from aggregator.ingest import Ingestor
 from aggregator.overrides import load_overrides, move_overrides
-from aggregator.storage.models import CallHistoryRow, CallRow, DedupeDecisionRow, ListingRow
+from aggregator.storage.models import (
+    CallHistoryRow,
+    CallRow,
+    DedupeDecisionRow,
+    DismissedCallRow,
+    ListingRow,
+    SavedCallRow,
+)
 
 
 class CurationError(ValueError):
@@ -43,6 +50,7 @@ def merge_listings_calls(
         keep, gone = a.call_id, b.call_id
         if keep != gone:
             move_overrides(session, gone, into_call=keep)  # staff edits survive the merge
+            _move_group_marks(session, gone, into_call=keep)  # so do groups' 気になる / 対象外
             session.execute(
                 update(ListingRow).where(ListingRow.call_id == gone).values(call_id=keep)
             )
@@ -55,6 +63,19 @@ def merge_listings_calls(
         ingestor = Ingestor(engine, today=today, now=now)
         ingestor.merge_stored(session, [keep])
         return keep
+
+
+def _move_group_marks(session: Session, gone: int, *, into_call: int) -> None:
+    """Groups' saved and dismissed marks on call `gone` move to `into_call` (a group that
+    marked both keeps the mark it has on `into_call`)."""
+    for table in (SavedCallRow, DismissedCallRow):
+        already = select(table.group_id).where(table.call_id == into_call)
+        session.execute(
+            update(table)
+            .where(table.call_id == gone, table.group_id.not_in(already))
+            .values(call_id=into_call)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def split_listing(engine: Engine, listing_id: int, *, note: str | None = None, today: date) -> int:

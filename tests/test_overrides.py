@@ -367,3 +367,40 @@ def test_row_values_and_crawled_values_agree_on_an_uncorrected_call(engine) -> N
     assert {k: v for k, v in current.items() if k != "status"} == {
         k: v for k, v in crawled.items() if k != "status"
     }
+
+
+def test_a_merge_keeps_groups_saved_and_dismissed_marks(engine) -> None:
+    from datetime import UTC, datetime
+
+    from aggregator.storage.models import DismissedCallRow, GroupRow, SavedCallRow
+
+    _ingest(engine, [GRANT, SATOYAMA])
+    kept, gone = _call_id(engine, "canpan", "k1"), _call_id(engine, "canpan", "k2")
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        groups = [
+            GroupRow(name=name, unsubscribe_token=name, created_at=now, updated_at=now)
+            for name in ("a", "b", "c")
+        ]
+        s.add_all(groups)
+        s.flush()
+        a, b, c = (g.id for g in groups)
+        s.add_all(
+            [
+                SavedCallRow(group_id=a, call_id=gone, created_at=now),  # moves
+                SavedCallRow(group_id=b, call_id=gone, created_at=now),  # b has both: one stays
+                SavedCallRow(group_id=b, call_id=kept, created_at=now),
+                DismissedCallRow(group_id=c, call_id=gone, created_at=now),  # moves
+            ]
+        )
+        s.commit()
+        la = s.scalar(select(ListingRow.id).where(ListingRow.call_id == kept))
+        lb = s.scalar(select(ListingRow.id).where(ListingRow.call_id == gone))
+    merge_listings_calls(engine, la, lb, today=TODAY)
+    with Session(engine) as s:
+        saved = set(s.execute(select(SavedCallRow.group_id, SavedCallRow.call_id)).all())
+        dismissed = set(
+            s.execute(select(DismissedCallRow.group_id, DismissedCallRow.call_id)).all()
+        )
+    assert saved == {(a, kept), (b, kept)}
+    assert dismissed == {(c, kept)}
