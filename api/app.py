@@ -107,13 +107,24 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
         return error_page(request, exc.status_code, str(exc.detail))
 
     from api.pages import router as pages_router
-    from api.routers import account, calls, companies, courses, exports, feeds, groups, staff
+    from api.routers import (
+        account,
+        calls,
+        companies,
+        courses,
+        exports,
+        feeds,
+        groups,
+        staff,
+        unsubscribe,
+    )
 
     app.include_router(account.router)
     app.include_router(groups.router)
     app.include_router(companies.router)
     app.include_router(staff.router)
     app.include_router(courses.router)
+    app.include_router(unsubscribe.router)
     app.include_router(calls.router)
     app.include_router(feeds.router)
     app.include_router(exports.router)
