@@ -29,6 +29,10 @@ from aggregator.storage.models import OutboxRow
 
 logger = logging.getLogger(__name__)
 
+# Lines up to SMTP's hard limit: with the default 78, a List-Unsubscribe URL of an https site
+# is folded or RFC 2047-encoded, which mail clients do not accept (RFC 8058 wants it literal).
+_POLICY = SMTP.clone(max_line_length=998)
+
 
 def build_message(
     settings: Settings,
@@ -41,7 +45,7 @@ def build_message(
     now: datetime | None = None,
 ) -> EmailMessage:
     """A UTF-8 message (text, and HTML as an alternative), 7-bit clean on the wire."""
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=_POLICY)
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{uuid.uuid4().hex}@{domain}>"
     message["Date"] = format_datetime(now or datetime.now(UTC))

@@ -756,5 +756,109 @@ def reminders(today: datetime | None, no_send: bool) -> None:
         engine.dispose()
 
 
+# --- kyodo digest ---------------------------------------------------------------------------
+
+
+@main.group()
+def digest() -> None:
+    """Weekly tailored digests by e-mail."""
+
+
+def _week(value: str | None, settings):
+    from digest.build import IsoWeek
+
+    if value is None:
+        return IsoWeek.of(_today(settings))
+    try:
+        return IsoWeek.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"週は 2026-W49 の形で指定してください ({exc})") from exc
+
+
+@digest.command("preview")
+@click.option("--group", "group_id", type=int, required=True, help="The group's id.")
+@click.option("--week", default=None, help="ISO week such as 2026-W49 (default: this week).")
+@click.option("--html", is_flag=True, help="Print the HTML part instead of the text.")
+def digest_preview(group_id: int, week: str | None, html: bool) -> None:
+    """Print the digest GROUP would get for the week (nothing is stored or sent)."""
+    from sqlalchemy.orm import Session
+
+    from aggregator.storage.models import GroupRow
+    from digest.build import build_digest
+    from digest.send import last_digest_at
+
+    settings = _settings()
+    iso_week = _week(week, settings)
+    engine = _upgraded_engine(settings)
+    try:
+        with Session(engine) as session:
+            group = session.get(GroupRow, group_id)
+            if group is None:
+                raise click.ClickException(f"団体 {group_id} はありません (no group {group_id})")
+            since = last_digest_at(session, group.id, iso_week)
+            built = build_digest(
+                session, group, iso_week, settings, today=_today(settings), since=since
+            )
+    finally:
+        engine.dispose()
+    if built is None:
+        click.echo("この週は送る内容がありません（設定：新着がない週は送らない）")
+        return
+    click.echo(f"件名: {built.subject}\n")
+    click.echo(built.html if html else built.text)
+
+
+@digest.command("send")
+@click.option("--week", default=None, help="ISO week such as 2026-W49 (default: this week).")
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    help="Write the mails as .eml files to --out instead of storing and sending them.",
+)
+@click.option("--out", default="digest-eml", show_default=True, help="Folder for --dry-run.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The date for deadlines and statuses (default: today in KYODO_TIMEZONE).",
+)
+def digest_send(week: str | None, dry_run: bool, out: str, today: datetime | None) -> None:
+    """Build the week's digests for every group with digests on, and send them.
+
+    Each mail is stored in the outbox before sending: a run stopped at any point and started
+    again sends every missing mail and none twice.
+    """
+    from pathlib import Path
+
+    from digest.send import send_digests, write_dry_run
+
+    settings = _settings()
+    iso_week = _week(week, settings)
+    day = today.date() if today else _today(settings)
+    engine = _upgraded_engine(settings)
+    try:
+        if dry_run:
+            report = write_dry_run(engine, settings, iso_week, Path(out), today=day)
+            click.echo(
+                f"{iso_week}: {report.queued}通を {out}/ に書き出しました"
+                f"（対象 {report.groups}団体・内容なし {report.skipped_empty}団体）"
+            )
+            return
+        report = send_digests(engine, settings, iso_week, today=day)
+    finally:
+        engine.dispose()
+    delivery = report.delivery
+    click.echo(
+        f"{iso_week}: 対象 {report.groups}団体・新たに作成 {report.queued}通・"
+        f"作成済み {report.already}団体・内容なし {report.skipped_empty}団体"
+    )
+    click.echo(f"送信 {delivery.sent}件・再送待ち {delivery.retry}件・失敗 {delivery.failed}件")
+    for error in delivery.errors[:20]:
+        click.echo(f"  {error}", err=True)
+    if delivery.failed:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
