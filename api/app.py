@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
         calls,
         companies,
         courses,
+        digest_preview,
         exports,
         feeds,
         groups,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     app.include_router(staff.router)
     app.include_router(courses.router)
     app.include_router(unsubscribe.router)
+    app.include_router(digest_preview.router)
     app.include_router(calls.router)
     app.include_router(feeds.router)
     app.include_router(exports.router)

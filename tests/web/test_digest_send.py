@@ -132,3 +132,23 @@ def test_cli_preview_prints_the_groups_mail(site):
         [*command[:6], "999", *command[7:]], env=env, capture_output=True, text=True
     )
     assert missing.returncode == 1 and "団体 999 はありません" in missing.stderr
+
+
+def test_staff_preview_any_groups_digest_on_the_site(site):
+    kids, _ = _setup(site)
+    site.user("staff", "staff@example.jp")
+    staff = site.sign_in("staff@example.jp")
+    page = staff.get(f"/staff/groups/{kids}/digest?week={WEEK}")
+    assert page.status_code == 200
+    assert "【かまがや助成情報】" in page.text and "子ども食堂の運営を応援する助成" in page.text
+    assert "里山と川の環境保全活動助成" not in page.text
+    html = staff.get(f"/staff/groups/{kids}/digest.html?week={WEEK}")
+    assert html.status_code == 200 and "子ども食堂の運営を応援する助成" in html.text
+    assert staff.get(f"/staff/groups/{kids}/digest?week=2026-W99").status_code == 422
+    assert staff.get("/staff/groups/999/digest").status_code == 404
+    # Nothing was stored or sent by looking.
+    with Session(site.engine) as session:
+        assert session.scalars(select(OutboxRow)).all() == []
+    group = site.sign_in("kids@example.jp")
+    assert group.get(f"/staff/groups/{kids}/digest").status_code == 403
+    assert site.client().get(f"/staff/groups/{kids}/digest").status_code == 303
