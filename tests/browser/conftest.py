@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -142,6 +143,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     hostile_id = _ingest_hostile_call(database_url)
 
     port = _free_port()
+    with serving(env, folder, port):
+        yield Site(url=f"http://127.0.0.1:{port}", database_url=database_url, hostile_id=hostile_id)
+
+
+@contextmanager
+def serving(env: dict[str, str], folder: Path, port: int) -> Iterator[subprocess.Popen]:
+    """`kyodo serve` on 127.0.0.1:`port` with today fixed, until the block ends; its output
+    goes to `folder/serve.log`."""
     log = folder / "serve.log"
     with log.open("w") as log_file:
         proc = subprocess.Popen(
@@ -149,10 +158,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
              "--port", str(port), "--today", TODAY.isoformat()],
             env=env, cwd=folder, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_serving(proc, f"{url}/", log)
-        yield Site(url=url, database_url=database_url, hostile_id=hostile_id)
+        _wait_until_serving(proc, f"http://127.0.0.1:{port}/", log)
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -162,19 +170,31 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             proc.wait()
 
 
-def _ingest_hostile_call(database_url: str) -> int:
+def ingest_listings(database_url: str, listings: list[dict]) -> None:
+    """Listings into the database through the real Ingestor, statuses as of TODAY."""
     from aggregator.ingest import Ingestor
     from aggregator.search import refresh_statuses
     from aggregator.storage import make_engine
-    from aggregator.storage.models import CallRow
 
     engine = make_engine(database_url)
     try:
-        report = Ingestor(engine, today=TODAY).ingest([HOSTILE_LISTING])
+        report = Ingestor(engine, today=TODAY).ingest(listings)
         assert report.rejected == 0, report.rejections
         with Session(engine) as session:
             refresh_statuses(session, TODAY)
             session.commit()
+    finally:
+        engine.dispose()
+
+
+def _ingest_hostile_call(database_url: str) -> int:
+    from aggregator.storage import make_engine
+    from aggregator.storage.models import CallRow
+
+    ingest_listings(database_url, [HOSTILE_LISTING])
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
             ids = session.scalars(select(CallRow.id).where(CallRow.title.contains(XSS_MARK))).all()
     finally:
         engine.dispose()

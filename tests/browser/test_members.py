@@ -25,13 +25,9 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.browser.conftest import (
-    TODAY,
-    _free_port,
-    _kyodo,
-    _wait_until_serving,
-)
+from tests.browser.conftest import _free_port, _kyodo, ingest_listings, serving
 from tests.browser.test_accessibility import assert_no_blocking
+from tests.web.conftest import body_text
 
 PASSWORD = "yamabiko-2026-kamagaya"
 STAFF_EMAIL = "staff@kyodo.example.jp"
@@ -94,11 +90,6 @@ class Members:
         pytest.fail(f"no mail to {to} with 「{subject}」 within {MAIL_WAIT_SECONDS} s: {seen}")
 
 
-def body_text(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    return part.get_content() if part is not None else ""
-
-
 def link_in(message: EmailMessage, site_url: str, path_prefix: str) -> str:
     """The first link in the mail to `site_url` + `path_prefix…` (the mail's absolute link)."""
     match = re.search(re.escape(site_url + path_prefix) + r"\S*", body_text(message))
@@ -125,7 +116,6 @@ def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Members]:
         "KYODO_STAFF_EMAIL": CENTER_EMAIL,
         "KYODO_SITE_URL": url,
     }
-    proc = None
     try:
         _kyodo("db", "upgrade", env=env, cwd=folder)
         created = subprocess.run(
@@ -138,46 +128,15 @@ def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Members]:
             timeout=60,
         )
         assert created.returncode == 0, f"kyodo staff create failed:\n{created.stderr}"
-        _ingest_call(database_url)
-        log = folder / "serve.log"
-        with log.open("w") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kyodo.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--today", TODAY.isoformat()],
-                env=env, cwd=folder, stdout=log_file, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        _wait_until_serving(proc, f"{url}/login", log)
-        yield Members(url=url, inbox=inbox)
-        assert proc.poll() is None, f"kyodo serve stopped:\n{log.read_text()[-3000:]}"
-        errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
-        assert not errors, f"the server logged errors:\n{log.read_text()[-3000:]}"
+        ingest_listings(database_url, [CALL_LISTING])
+        with serving(env, folder, port) as proc:
+            yield Members(url=url, inbox=inbox)
+            log = (folder / "serve.log").read_text()
+            assert proc.poll() is None, f"kyodo serve stopped:\n{log[-3000:]}"
+            errors = [line for line in log.splitlines() if "Traceback" in line]
+            assert not errors, f"the server logged errors:\n{log[-3000:]}"
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         controller.stop()
-
-
-def _ingest_call(database_url: str) -> None:
-    from sqlalchemy.orm import Session
-
-    from aggregator.ingest import Ingestor
-    from aggregator.search import refresh_statuses
-    from aggregator.storage import make_engine
-
-    engine = make_engine(database_url)
-    try:
-        report = Ingestor(engine, today=TODAY).ingest([CALL_LISTING])
-        assert report.rejected == 0, report.rejections
-        with Session(engine) as session:
-            refresh_statuses(session, TODAY)
-            session.commit()
-    finally:
-        engine.dispose()
 
 
 # -- people: one browser context each ------------------------------------------------------------
