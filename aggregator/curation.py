@@ -18,6 +18,7 @@ from aggregator.storage.models import (
     CallHistoryRow,
     CallRow,
     DedupeDecisionRow,
+    DigestCallRow,
     DismissedCallRow,
     ListingRow,
     SavedCallRow,
@@ -66,9 +67,9 @@ def merge_listings_calls(
 
 
 def _move_group_marks(session: Session, gone: int, *, into_call: int) -> None:
-    """Groups' saved and dismissed marks on call `gone` move to `into_call` (a group that
-    marked both keeps the mark it has on `into_call`)."""
-    for table in (SavedCallRow, DismissedCallRow):
+    """Groups' saved and dismissed marks (and the record that a digest listed it) on call
+    `gone` move to `into_call` (a group that marked both keeps the mark it has on `into_call`)."""
+    for table in (SavedCallRow, DismissedCallRow, DigestCallRow):
         already = select(table.group_id).where(table.call_id == into_call)
         session.execute(
             update(table)

@@ -605,3 +605,40 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# -- weekly digests and the scheduler (issue 7) ---------------------------------------------
+
+
+class DigestCallRow(Base):
+    """A call a group's digest listed: its later changes (締切延長, 金額変更, 募集終了) are then
+    told to the group in the next digests, as for a call it saved."""
+
+    __tablename__ = "digest_calls"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    week: Mapped[str] = mapped_column(String(8))  # the first digest that listed it: 2026-W49
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobRunRow(Base):
+    """One run of a scheduled job (`kyodo schedule`): crawl, reminders, digest, mail."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('running', 'ok', 'failed')", name="outcome"),
+        Index("ix_job_runs_job_started", "job", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime())  # the slot it ran for
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    detail: Mapped[str | None] = mapped_column(Text)  # the command's last lines of output
