@@ -8,7 +8,7 @@ the answer to the groups' biggest worry, money.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -219,7 +219,15 @@ def upcoming_courses(
         .where(CourseRow.published.is_(True), CourseRow.starts_at >= now)
         .order_by(_fundraising_first(), CourseRow.starts_at, CourseRow.id)
     ).all()
+    return courses_for(rows, fields, limit)
+
+
+def courses_for(
+    courses: Sequence[CourseRow], fields: Iterable[str] | None, limit: int | None = None
+) -> list[CourseRow]:
+    """Of `courses`, those for one of `fields` or for every field (none given), in order."""
+    rows = list(courses)
     if fields is not None:
         wanted = set(fields)
         rows = [r for r in rows if not r.fields or wanted.intersection(r.fields)]
-    return list(rows[:limit] if limit is not None else rows)
+    return rows[:limit] if limit is not None else rows

@@ -13,6 +13,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
@@ -111,6 +112,7 @@ class DeliveryReport:
     sent: int = 0
     retry: int = 0
     failed: int = 0
+    stopped: bool = False  # `stop()` said so before every due message was tried
     errors: list[str] = field(default_factory=list)
 
 
@@ -164,8 +166,13 @@ def deliver(
     limit: int | None = None,
     now: datetime | None = None,
     keys: list[str] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Sends due messages (or only those with `keys`); never raises for a failed send."""
+    """Sends due messages (or only those with `keys`); never raises for a failed send.
+
+    `stop()` is asked before each message: a run told to stop (SIGTERM) finishes and records
+    the message in hand, then returns; the rest stays pending for the next run.
+    """
     report = DeliveryReport()
     now = now or datetime.now(UTC)
     with Session(engine) as session:
@@ -184,6 +191,9 @@ def deliver(
     client: smtplib.SMTP | None = None
     try:
         for row_id in ids:
+            if stop is not None and stop():
+                report.stopped = True
+                break
             with Session(engine) as session, session.begin():
                 row = session.get(OutboxRow, row_id, with_for_update=True)
                 if row is None or row.status != "pending":
@@ -209,9 +219,11 @@ def deliver(
                         row.next_attempt_at = now + timedelta(seconds=delay)
                         report.retry += 1
                     report.errors.append(f"{row.recipient}: {row.last_error}")
-                    if client is not None and not isinstance(exc, _Temporary):
+                    if client is not None:
+                        # A 421 closes the connection (smtplib too); after any other temporary
+                        # error a fresh connection costs little and starts from a clean state.
                         _quit(client)
-                        client = None  # the connection is gone: open a new one next time
+                        client = None
                 else:
                     row.attempts += 1
                     row.status = "sent"

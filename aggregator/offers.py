@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from aggregator.forms import UNKNOWN_FIELDS, form_list, form_text, known_fields, squeeze
 from aggregator.normalize.amounts import parse_yen
@@ -495,19 +495,31 @@ def reachable_areas(prefecture: str | None, municipality: str | None) -> list[st
     return areas
 
 
-def matching_offers(session: Session, group: GroupRow, today: date) -> list[OfferRow]:
-    """Published offers for a group's digest, newest first: fields overlapping the group's
-    (or the offer is for any field), an area the group is in (national, its prefecture, its
-    city), and, when the group stated what it needs, a kind that answers one of its needs."""
-    where = _visible(today)
-    where.append(OfferRow.area.in_(reachable_areas(group.prefecture, group.municipality)))
-    needs = [n for n in (group.needs or []) if n in NEED_KINDS]
-    if needs:
-        where.append(OfferRow.kind.in_([k for n in needs for k in NEED_KINDS[n]]))
-    rows = session.scalars(
-        select(OfferRow)
-        .join(CompanyRow, OfferRow.company_id == CompanyRow.id)
-        .where(*where)
-        .order_by(OfferRow.published_at.desc(), OfferRow.id.desc())
+def published_offers(session: Session, today: date) -> list[OfferRow]:
+    """Every offer the public may see, newest first (with its company loaded)."""
+    return list(
+        session.scalars(
+            select(OfferRow)
+            .join(CompanyRow, OfferRow.company_id == CompanyRow.id)
+            .options(contains_eager(OfferRow.company))
+            .where(*_visible(today))
+            .order_by(OfferRow.published_at.desc(), OfferRow.id.desc())
+        )
     )
-    return [o for o in rows if _fields_overlap(o.fields, group.fields or [])]
+
+
+def offer_fits(offer: OfferRow, group: GroupRow) -> bool:
+    """Fields overlapping the group's (or the offer is for any field), an area the group is in
+    (national, its prefecture, its city), and, when the group stated what it needs, a kind
+    that answers one of its needs."""
+    if offer.area not in reachable_areas(group.prefecture, group.municipality):
+        return False
+    needs = [n for n in (group.needs or []) if n in NEED_KINDS]
+    if needs and offer.kind not in {k for n in needs for k in NEED_KINDS[n]}:
+        return False
+    return _fields_overlap(offer.fields, group.fields or [])
+
+
+def matching_offers(session: Session, group: GroupRow, today: date) -> list[OfferRow]:
+    """Published offers for a group's digest, newest first (see `offer_fits`)."""
+    return [o for o in published_offers(session, today) if offer_fits(o, group)]

@@ -8,27 +8,32 @@ sends mail: `digest.send` stores the result in the outbox.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, selectinload
 
-from aggregator.courses import COURSE_KINDS, upcoming_courses, when_text
+from aggregator.courses import COURSE_KINDS, courses_for, upcoming_courses, when_text
 from aggregator.fields import FIELD_SHORT_LABELS
 from aggregator.groups import DIGEST_SECTIONS, jdate, years_active
-from aggregator.offers import OFFER_KINDS, matching_offers, reachable_areas
+from aggregator.offers import OFFER_KINDS, offer_fits, published_offers, reachable_areas
 from aggregator.search import effective_status
 from aggregator.settings import Settings
 from aggregator.storage.models import (
-    CallField,
     CallHistoryRow,
     CallRow,
+    CourseRow,
+    DigestCallRow,
     DismissedCallRow,
     GroupRow,
+    OfferRow,
     SavedCallRow,
 )
 from aggregator.wording import yen
@@ -37,6 +42,12 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CLOSING_DAYS = 14
 PREDICTED_DAYS = 60
 COURSE_LIMIT = 5
+# At most this many items per section, so a first digest or a broad profile stays short; the
+# rest is counted (「ほか N件」) with a link to the search.
+NEW_LIMIT = 10
+CLOSING_LIMIT = 10
+PREDICTED_LIMIT = 5
+OFFER_LIMIT = 5
 INFORMAL_FORMS = ("任意団体", "ボランティア団体", "自治会")  # as aggregator.normalize.eligibility
 # call_history kinds a group hears about for the calls it saved, with their wording.
 CHANGE_LABELS: dict[str, str] = {
@@ -155,8 +166,11 @@ class DigestContext:
     offers: list[OfferItem] = field(default_factory=list)
     courses: list[CourseItem] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=lambda: dict(DIGEST_SECTIONS))
+    more_new: int = 0  # new calls not listed (over NEW_LIMIT)
+    more_closing: int = 0
     settings_url: str = ""
     unsubscribe_url: str = ""
+    search_url: str = ""  # the search, in the group's fields
 
 
 @dataclass(frozen=True)
@@ -202,27 +216,6 @@ def size_allowed(call: CallRow, group: GroupRow, today: date) -> bool:
     return not (
         call.min_years_active is not None and years is not None and years < call.min_years_active
     )
-
-
-def _fitting(session: Session, group: GroupRow, today: date, *where) -> list[CallRow]:
-    """Calls in the group's fields and reach, its form and size allowed, not dismissed."""
-    fields = list(group.fields or [])
-    if not fields:
-        return []
-    query = select(CallRow).where(
-        CallRow.area.in_(reachable_areas(group.prefecture, group.municipality)),
-        CallRow.id.in_(select(CallField.call_id).where(CallField.field.in_(fields))),
-        CallRow.id.not_in(
-            select(DismissedCallRow.call_id).where(DismissedCallRow.group_id == group.id)
-        ),
-        *where,
-    )
-    calls = [
-        c
-        for c in session.scalars(query)
-        if form_allowed(c, group) and size_allowed(c, group, today)
-    ]
-    return sorted(calls, key=lambda c: (c.deadline is None, c.deadline or date.max, c.id))
 
 
 def area_words(area: str | None) -> str:
@@ -286,73 +279,172 @@ def _change_detail(kind: str, old: str | None, new: str | None) -> str | None:
     return new_text
 
 
-# -- the sections -----------------------------------------------------------------------------
+# -- what digests are built from, loaded once per run -------------------------------------------
 
 
-def new_calls(session: Session, group: GroupRow, today: date, since: datetime) -> list[CallRow]:
-    """Calls first seen since `since` that fit the group, open or upcoming, by deadline."""
-    return _fitting(
-        session,
-        group,
-        today,
-        CallRow.first_seen >= since,
-        CallRow.predicted.is_(False),
-        effective_status(today).in_(("open", "upcoming")),
-    )
+def default_since(week: IsoWeek, tz: ZoneInfo) -> datetime:
+    """Where a group's first digest starts looking for new calls: a week before the Monday."""
+    return datetime.combine(week.monday - timedelta(days=7), time(0), tz)
 
 
-def closing_calls(session: Session, group: GroupRow, today: date) -> list[CallRow]:
-    """Open calls that fit the group with a fixed deadline within CLOSING_DAYS of `today`."""
-    return _fitting(
-        session,
-        group,
-        today,
-        CallRow.predicted.is_(False),
-        CallRow.deadline_kind == "fixed",
-        CallRow.deadline >= today,
-        CallRow.deadline <= today + timedelta(days=CLOSING_DAYS),
-        effective_status(today) == "open",
-    )
+def _deadline_order(call: CallRow) -> tuple:
+    return (call.deadline is None, call.deadline or date.max, call.id)
 
 
-def predicted_calls(session: Session, group: GroupRow, today: date) -> list[CallRow]:
-    """Expected rounds (例年この時期) that fit the group, due within PREDICTED_DAYS."""
-    return _fitting(
-        session,
-        group,
-        today,
-        CallRow.predicted.is_(True),
-        CallRow.deadline >= today,
-        CallRow.deadline <= today + timedelta(days=PREDICTED_DAYS),
-        effective_status(today) != "closed",
-    )
+@dataclass
+class _Candidate:
+    call: CallRow
+    status: str  # open / upcoming / closed as of today
+    new_ok: bool  # may be listed as new (not predicted, open or upcoming)
+    closing: bool  # open, fixed deadline within CLOSING_DAYS
+    predicted: bool  # an expected round due within PREDICTED_DAYS
 
 
-def call_changes(
-    session: Session, group: GroupRow, since: datetime
-) -> list[tuple[CallHistoryRow, CallRow]]:
-    """Changes since `since` to calls the group saved (気になる).
+@dataclass
+class DigestData:
+    """Every call, change, offer and course a digest of this run can list, loaded once.
 
-    Calls the group was sent in an earlier digest are not followed yet: that needs the
-    outbox to record which calls each digest listed.
+    Building 10,000 groups' digests then costs no query per group: each group's digest picks
+    what fits it from these in memory (`DigestData.load`, then `build_digest(..., data=)`).
     """
-    rows = session.execute(
-        select(CallHistoryRow, CallRow)
-        .join(CallRow, CallRow.id == CallHistoryRow.call_id)
-        .join(SavedCallRow, SavedCallRow.call_id == CallRow.id)
-        .where(
-            SavedCallRow.group_id == group.id,
-            CallHistoryRow.kind.in_(CHANGE_LABELS),
-            CallHistoryRow.at >= since,
+
+    today: date
+    earliest: datetime  # no group's window starts before this
+    by_field: dict[str, list[_Candidate]]
+    changes: list[tuple[CallHistoryRow, CallRow]]
+    followed: dict[int, set[int]]  # call id -> groups that saved it or were sent it
+    dismissed: dict[int, set[int]]  # group id -> calls it marked 対象外
+    offers: list[OfferRow]
+    courses: list[CourseRow]
+
+    @classmethod
+    def load(
+        cls,
+        session: Session,
+        settings: Settings,
+        *,
+        today: date,
+        earliest: datetime,
+        group_ids: Collection[int] | None = None,
+    ) -> DigestData:
+        """Loads what digests of `group_ids` (None: all groups) could list as of `today`."""
+        tz = ZoneInfo(settings.timezone)
+        status = effective_status(today)
+        not_predicted = CallRow.predicted.is_(False)
+        closing = and_(
+            not_predicted,
+            CallRow.deadline_kind == "fixed",
+            CallRow.deadline >= today,
+            CallRow.deadline <= today + timedelta(days=CLOSING_DAYS),
+            status == "open",
         )
-        .order_by(CallHistoryRow.at, CallHistoryRow.id)
-    )
-    return [(history, call) for history, call in rows]
+        predicted = and_(
+            CallRow.predicted.is_(True),
+            CallRow.deadline >= today,
+            CallRow.deadline <= today + timedelta(days=PREDICTED_DAYS),
+            status != "closed",
+        )
+        fresh = and_(
+            not_predicted, CallRow.first_seen >= earliest, status.in_(("open", "upcoming"))
+        )
+        rows = session.execute(
+            select(CallRow, status.label("status"))
+            .options(selectinload(CallRow.fields))
+            .where(or_(fresh, closing, predicted))
+        )
+        by_field: dict[str, list[_Candidate]] = {}
+        close_by = today + timedelta(days=CLOSING_DAYS)
+        soon = today + timedelta(days=PREDICTED_DAYS)
+        for call, call_status in rows:
+            due = call.deadline is not None and today <= call.deadline
+            candidate = _Candidate(
+                call=call,
+                status=call_status,
+                new_ok=not call.predicted and call_status in ("open", "upcoming"),
+                closing=(
+                    not call.predicted
+                    and call.deadline_kind == "fixed"
+                    and due
+                    and call.deadline <= close_by
+                    and call_status == "open"
+                ),
+                predicted=call.predicted and due and call.deadline <= soon,
+            )
+            for call_field in call.fields:
+                by_field.setdefault(call_field.field, []).append(candidate)
+
+        changes = [
+            (history, call)
+            for history, call in session.execute(
+                select(CallHistoryRow, CallRow)
+                .join(CallRow, CallRow.id == CallHistoryRow.call_id)
+                .where(CallHistoryRow.kind.in_(CHANGE_LABELS), CallHistoryRow.at >= earliest)
+                .order_by(CallHistoryRow.at, CallHistoryRow.id)
+            )
+        ]
+        changed = {call.id for _, call in changes}
+        followed: dict[int, set[int]] = {}
+        for table in (SavedCallRow, DigestCallRow):
+            query = select(table.call_id, table.group_id).where(table.call_id.in_(changed))
+            if group_ids is not None:
+                query = query.where(table.group_id.in_(group_ids))
+            for call_id, group_id in session.execute(query) if changed else ():
+                followed.setdefault(call_id, set()).add(group_id)
+        query = select(DismissedCallRow.group_id, DismissedCallRow.call_id)
+        if group_ids is not None:
+            query = query.where(DismissedCallRow.group_id.in_(group_ids))
+        dismissed: dict[int, set[int]] = {}
+        for group_id, call_id in session.execute(query):
+            dismissed.setdefault(group_id, set()).add(call_id)
+        return cls(
+            today=today,
+            earliest=earliest,
+            by_field=by_field,
+            changes=changes,
+            followed=followed,
+            dismissed=dismissed,
+            offers=published_offers(session, today),
+            courses=upcoming_courses(session, datetime.combine(today, time(0), tz)),
+        )
+
+    def fitting(self, group: GroupRow) -> list[_Candidate]:
+        """Candidates in the group's fields and reach, its form and size allowed, not dismissed,
+        by deadline."""
+        areas = set(reachable_areas(group.prefecture, group.municipality))
+        dismissed = self.dismissed.get(group.id, set())
+        seen: set[int] = set()
+        fits: list[_Candidate] = []
+        for field_slug in group.fields or []:
+            for candidate in self.by_field.get(field_slug, ()):
+                call = candidate.call
+                if call.id in seen:
+                    continue
+                seen.add(call.id)
+                if (
+                    call.area in areas
+                    and call.id not in dismissed
+                    and form_allowed(call, group)
+                    and size_allowed(call, group, self.today)
+                ):
+                    fits.append(candidate)
+        return sorted(fits, key=lambda c: _deadline_order(c.call))
+
+    def changes_for(self, group: GroupRow, since: datetime) -> list[tuple[CallHistoryRow, CallRow]]:
+        """Changes since `since` to calls the group saved (気になる) or an earlier digest listed."""
+        dismissed = self.dismissed.get(group.id, set())
+        return [
+            (history, call)
+            for history, call in self.changes
+            if history.at >= since
+            and group.id in self.followed.get(call.id, ())
+            and call.id not in dismissed
+        ]
 
 
 # -- the digest ---------------------------------------------------------------------------------
 
 
+@cache
 def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -381,17 +473,22 @@ def build_digest(
     *,
     today: date,
     since: datetime | None,
+    data: DigestData | None = None,
 ) -> Digest | None:
     """The group's digest for `week`, or None when there is nothing to send.
 
-    `since` is when the group's previous digest was built (None: the week's Monday minus 7
-    days). A week with no new calls and no changes is "empty": the group's
-    `digest_when_empty` then says skip (None) or short (only closing-soon calls and courses;
-    None too when those are empty as well).
+    `since` is when the group's previous digest was built (None: a week before the week's
+    Monday). New calls are those first seen since then; at most NEW_LIMIT are listed (by
+    deadline), the rest counted with a link to the search. A week with no new calls and no
+    changes is "empty": the group's `digest_when_empty` then says skip (None) or short (only
+    closing-soon calls and courses; None too when those are empty as well). `data` is what a
+    run loaded once for every group (`DigestData.load`); without it, it is loaded here.
     """
     tz = ZoneInfo(settings.timezone)
     if since is None:
-        since = datetime.combine(week.monday - timedelta(days=7), time(0), tz)
+        since = default_since(week, tz)
+    if data is None or data.earliest > since or data.today != today:
+        data = DigestData.load(session, settings, today=today, earliest=since, group_ids=[group.id])
     chosen = [s for s in DIGEST_SECTIONS if s in (group.digest_sections or DIGEST_SECTIONS)]
     context = DigestContext(
         site_name=settings.site_name,
@@ -402,10 +499,13 @@ def build_digest(
         sections=chosen,
         settings_url=_url(settings, "/my/settings"),
         unsubscribe_url=_url(settings, f"/u/{group.unsubscribe_token}"),
+        search_url=_url(settings, "/?" + urlencode([("field", f) for f in group.fields or []])),
     )
+    fitting = data.fitting(group)
     if "new" in chosen:
-        fresh = new_calls(session, group, today, since)
-        context.new = [_call_item(c, group, settings) for c in fresh]
+        fresh = [c.call for c in fitting if c.new_ok and c.call.first_seen >= since]
+        context.new = [_call_item(c, group, settings) for c in fresh[:NEW_LIMIT]]
+        context.more_new = len(fresh) - len(context.new)
     if "changes" in chosen:
         context.changes = [
             ChangeItem(
@@ -415,7 +515,7 @@ def build_digest(
                 detail=_change_detail(history.kind, history.old_value, history.new_value),
                 url=_url(settings, f"/calls/{call.id}"),
             )
-            for history, call in call_changes(session, group, since)
+            for history, call in data.changes_for(group, since)
         ]
     empty = not context.new and not context.changes
     if empty and group.digest_when_empty == "skip":
@@ -425,15 +525,12 @@ def build_digest(
         context.sections = [s for s in chosen if s in ("closing", "courses")]
     listed_new = {item.call_id for item in context.new}
     if "closing" in context.sections:
-        context.closing = [
-            _call_item(c, group, settings)
-            for c in closing_calls(session, group, today)
-            if c.id not in listed_new  # already in 新着, with its deadline
-        ]
+        closing = [c.call for c in fitting if c.closing and c.call.id not in listed_new]
+        context.closing = [_call_item(c, group, settings) for c in closing[:CLOSING_LIMIT]]
+        context.more_closing = len(closing) - len(context.closing)
     if "predicted" in context.sections:
-        context.predicted = [
-            _call_item(c, group, settings) for c in predicted_calls(session, group, today)
-        ]
+        predicted = [c.call for c in fitting if c.predicted]
+        context.predicted = [_call_item(c, group, settings) for c in predicted[:PREDICTED_LIMIT]]
     if "offers" in context.sections:
         context.offers = [
             OfferItem(
@@ -444,10 +541,9 @@ def build_digest(
                 how_to_apply=offer.how_to_apply,
                 url=_url(settings, f"/offers/{offer.id}"),
             )
-            for offer in matching_offers(session, group, today)
+            for offer in [o for o in data.offers if offer_fits(o, group)][:OFFER_LIMIT]
         ]
     if "courses" in context.sections:
-        start = datetime.combine(today, time(0), tz)
         context.courses = [
             CourseItem(
                 title=course.title,
@@ -457,21 +553,27 @@ def build_digest(
                 online_url=course.online_url,
                 how_to_apply=course.how_to_apply,
             )
-            for course in upcoming_courses(
-                session, start, fields=list(group.fields or []), limit=COURSE_LIMIT
-            )
+            for course in courses_for(data.courses, group.fields or [], COURSE_LIMIT)
         ]
     counts = {key: len(getattr(context, key)) for key in DIGEST_SECTIONS}
     if empty and not any(counts.values()):
         return None  # a short mail with nothing in it helps no one
+    totals = {**counts, "new": counts["new"] + context.more_new}
+    totals["closing"] += context.more_closing
     env = _environment()
     return Digest(
         group_id=group.id,
         week=week,
-        subject=subject_line(settings, week, counts),
+        subject=subject_line(settings, week, totals),
         text=env.get_template("mail/digest.txt").render(d=context),
         html=env.get_template("mail/digest.html").render(d=context),
         counts=counts,
         empty=empty,
         context=context,
     )
+
+
+def listed_call_ids(digest: Digest) -> set[int]:
+    """The calls a digest lists by name (what `digest_calls` records for the group)."""
+    context = digest.context
+    return {item.call_id for item in [*context.new, *context.closing, *context.predicted]}

@@ -8,19 +8,22 @@ clients unsubscribe in one click, without signing in.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from aggregator.mail import DeliveryReport, build_message, deliver, enqueue
 from aggregator.settings import Settings
-from aggregator.storage.models import GroupRow, OutboxRow
-from digest.build import IsoWeek, build_digest
+from aggregator.storage.models import DigestCallRow, GroupRow, OutboxRow
+from digest.build import DigestData, IsoWeek, build_digest, default_since, listed_call_ids
 
 KIND = "digest"
+BATCH = 200  # groups stored per transaction
 
 
 def digest_key(group_id: int, week: IsoWeek, email: str) -> str:
@@ -41,13 +44,21 @@ def list_headers(settings: Settings, group: GroupRow) -> dict[str, str]:
 
 def last_digest_at(session: Session, group_id: int, week: IsoWeek) -> datetime | None:
     """When the group's previous digest (an earlier week's) was built."""
-    return session.scalar(
-        select(func.max(OutboxRow.created_at)).where(
-            OutboxRow.group_id == group_id,
-            OutboxRow.kind == KIND,
-            OutboxRow.key.not_like(f"digest:{group_id}:{week}:%"),
-        )
+    return last_digests(session, week, [group_id]).get(group_id)
+
+
+def last_digests(
+    session: Session, week: IsoWeek, group_ids: Collection[int] | None = None
+) -> dict[int, datetime]:
+    """Group id -> when its last digest of another week than `week` was built."""
+    query = (
+        select(OutboxRow.group_id, func.max(OutboxRow.created_at))
+        .where(OutboxRow.kind == KIND, OutboxRow.key.not_like(f"digest:%:{week}:%"))
+        .group_by(OutboxRow.group_id)
     )
+    if group_ids is not None:
+        query = query.where(OutboxRow.group_id.in_(group_ids))
+    return {group_id: at for group_id, at in session.execute(query) if group_id is not None}
 
 
 @dataclass
@@ -56,6 +67,7 @@ class SendReport:
     queued: int = 0
     skipped_empty: int = 0
     already: int = 0
+    stopped: bool = False  # a stop was asked for (SIGTERM) before the end
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     files: list[Path] = field(default_factory=list)
 
@@ -76,47 +88,99 @@ def queue_digests(
     today: date,
     weekday: int | None = None,
     report: SendReport | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Builds each due group's digest for `week` and stores one message per recipient.
 
-    A group whose messages for the week are all stored already is skipped (re-runs are cheap);
-    one group per transaction, so a killed run keeps what it stored.
+    What digests can list is loaded once (`DigestData`); groups whose messages for the week are
+    all stored already are skipped, so re-runs are cheap. Groups are stored BATCH at a time,
+    each batch in one transaction with the calls it listed (`digest_calls`): a killed run
+    keeps what it committed and the next run builds the rest. `stop()` (e.g. after SIGTERM)
+    ends the loop between batches.
     """
     report = report or SendReport()
+    tz = ZoneInfo(settings.timezone)
     with Session(engine) as session:
-        group_ids = [g.id for g in due_groups(session, weekday=weekday)]
-    for group_id in group_ids:
-        with Session(engine) as session, session.begin():
-            group = session.get(GroupRow, group_id)
-            keys = {digest_key(group.id, week, r.email) for r in group.recipients}
-            stored = set(session.scalars(select(OutboxRow.key).where(OutboxRow.key.in_(keys))))
-            report.groups += 1
-            if stored == keys:
-                report.already += 1
-                continue
-            since = last_digest_at(session, group.id, week)
-            digest = build_digest(session, group, week, settings, today=today, since=since)
-            if digest is None:
-                report.skipped_empty += 1
-                continue
-            now = datetime.now(UTC)
-            for recipient in group.recipients:
-                row = enqueue(
-                    session,
-                    settings,
-                    key=digest_key(group.id, week, recipient.email),
-                    kind=KIND,
-                    to=recipient.email,
-                    subject=digest.subject,
-                    text=digest.text,
-                    html=digest.html,
-                    group_id=group.id,
-                    headers=list_headers(settings, group),
-                    now=now,
+        groups = due_groups(session, weekday=weekday)
+        stored = set(
+            session.scalars(
+                select(OutboxRow.key).where(
+                    OutboxRow.kind == KIND, OutboxRow.key.like(f"digest:%:{week}:%")
                 )
-                if row is not None:
-                    report.queued += 1
+            )
+        )
+        todo = []
+        for group in groups:
+            report.groups += 1
+            keys = {digest_key(group.id, week, r.email) for r in group.recipients}
+            if keys <= stored:
+                report.already += 1
+            else:
+                todo.append(group.id)
+        if not todo:
+            return report
+        previous = last_digests(session, week, todo if len(todo) < 500 else None)
+        first = default_since(week, tz)
+        earliest = min([first, *(previous.get(g, first) for g in todo)])
+        data = DigestData.load(session, settings, today=today, earliest=earliest)
+    for start in range(0, len(todo), BATCH):
+        if stop is not None and stop():
+            report.stopped = True
+            break
+        with Session(engine) as session, session.begin():
+            batch = session.scalars(
+                select(GroupRow).where(GroupRow.id.in_(todo[start : start + BATCH]))
+            ).all()
+            for group in sorted(batch, key=lambda g: g.id):
+                _queue_group(session, settings, week, group, data, previous, today, report)
     return report
+
+
+def _queue_group(
+    session: Session,
+    settings: Settings,
+    week: IsoWeek,
+    group: GroupRow,
+    data: DigestData,
+    previous: dict[int, datetime],
+    today: date,
+    report: SendReport,
+) -> None:
+    since = previous.get(group.id)
+    digest = build_digest(session, group, week, settings, today=today, since=since, data=data)
+    if digest is None:
+        report.skipped_empty += 1
+        return
+    now = datetime.now(UTC)
+    for recipient in group.recipients:
+        row = enqueue(
+            session,
+            settings,
+            key=digest_key(group.id, week, recipient.email),
+            kind=KIND,
+            to=recipient.email,
+            subject=digest.subject,
+            text=digest.text,
+            html=digest.html,
+            group_id=group.id,
+            headers=list_headers(settings, group),
+            now=now,
+        )
+        if row is not None:
+            report.queued += 1
+    listed = listed_call_ids(digest)
+    if listed:
+        known = set(
+            session.scalars(
+                select(DigestCallRow.call_id).where(
+                    DigestCallRow.group_id == group.id, DigestCallRow.call_id.in_(listed)
+                )
+            )
+        )
+        session.add_all(
+            DigestCallRow(group_id=group.id, call_id=call_id, week=str(week), sent_at=now)
+            for call_id in sorted(listed - known)
+        )
 
 
 def send_digests(
@@ -126,24 +190,45 @@ def send_digests(
     *,
     today: date,
     weekday: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SendReport:
-    """Queue the week's digests, then deliver everything due in the outbox."""
-    report = queue_digests(engine, settings, week, today=today, weekday=weekday)
-    report.delivery = deliver(engine, settings)
+    """Queue the week's digests, then deliver everything due in the outbox.
+
+    `stop()` is asked between groups and between mails: once it says True, what is stored
+    stays stored, the mail being sent is finished and recorded, and the run ends (the next
+    run sends the rest).
+    """
+    report = queue_digests(engine, settings, week, today=today, weekday=weekday, stop=stop)
+    if not report.stopped:
+        report.delivery = deliver(engine, settings, stop=stop)
+        report.stopped = report.delivery.stopped
     return report
 
 
 def write_dry_run(
-    engine: Engine, settings: Settings, week: IsoWeek, folder: Path, *, today: date
+    engine: Engine,
+    settings: Settings,
+    week: IsoWeek,
+    folder: Path,
+    *,
+    today: date,
+    weekday: int | None = None,
 ) -> SendReport:
     """Builds the week's digests into `.eml` files in `folder`; stores and sends nothing."""
     folder.mkdir(parents=True, exist_ok=True)
     report = SendReport()
     with Session(engine) as session:
-        for group in due_groups(session, weekday=None):
+        groups = due_groups(session, weekday=weekday)
+        previous = last_digests(session, week)
+        first = default_since(week, ZoneInfo(settings.timezone))
+        earliest = min([first, *previous.values()])
+        data = DigestData.load(session, settings, today=today, earliest=earliest)
+        for group in groups:
             report.groups += 1
-            since = last_digest_at(session, group.id, week)
-            digest = build_digest(session, group, week, settings, today=today, since=since)
+            since = previous.get(group.id)
+            digest = build_digest(
+                session, group, week, settings, today=today, since=since, data=data
+            )
             if digest is None:
                 report.skipped_empty += 1
                 continue

@@ -11,7 +11,10 @@ from zoneinfo import ZoneInfo
 import click
 from pydantic import ValidationError
 
+from aggregator.stopping import graceful_stop
 from kyodo import __version__
+
+EXIT_STOPPED = 75  # EX_TEMPFAIL: stopped by a signal; running again finishes the work
 
 
 def _settings():
@@ -690,12 +693,16 @@ def mail_send(limit: int | None) -> None:
     settings = _settings()
     engine = _upgraded_engine(settings)
     try:
-        report = deliver(engine, settings, limit=limit)
+        with graceful_stop() as stop:
+            report = deliver(engine, settings, limit=limit, stop=stop)
     finally:
         engine.dispose()
     click.echo(f"送信 {report.sent}件・再送待ち {report.retry}件・失敗 {report.failed}件")
     for error in report.errors[:20]:
         click.echo(f"  {error}", err=True)
+    if report.stopped:
+        click.echo("停止の指示を受けたため、途中で終了しました。もう一度実行すると残りを送ります。")
+        sys.exit(EXIT_STOPPED)
     if report.failed:
         sys.exit(1)
 
@@ -750,7 +757,8 @@ def reminders(today: datetime | None, no_send: bool) -> None:
         queued = queue_reminders(engine, settings, day)
         click.echo(f"締切のお知らせ {queued}件をキューに入れました ({day.isoformat()})")
         if not no_send:
-            report = deliver(engine, settings)
+            with graceful_stop() as stop:
+                report = deliver(engine, settings, stop=stop)
             click.echo(f"送信 {report.sent}件・再送待ち {report.retry}件・失敗 {report.failed}件")
     finally:
         engine.dispose()
@@ -823,7 +831,14 @@ def digest_preview(group_id: int, week: str | None, html: bool) -> None:
     default=None,
     help="The date for deadlines and statuses (default: today in KYODO_TIMEZONE).",
 )
-def digest_send(week: str | None, dry_run: bool, out: str, today: datetime | None) -> None:
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Only groups whose digest weekday is today (what `kyodo schedule` runs daily).",
+)
+def digest_send(
+    week: str | None, dry_run: bool, out: str, today: datetime | None, due: bool
+) -> None:
     """Build the week's digests for every group with digests on, and send them.
 
     Each mail is stored in the outbox before sending: a run stopped at any point and started
@@ -836,16 +851,20 @@ def digest_send(week: str | None, dry_run: bool, out: str, today: datetime | Non
     settings = _settings()
     iso_week = _week(week, settings)
     day = today.date() if today else _today(settings)
+    weekday = day.weekday() if due else None
     engine = _upgraded_engine(settings)
     try:
         if dry_run:
-            report = write_dry_run(engine, settings, iso_week, Path(out), today=day)
+            report = write_dry_run(
+                engine, settings, iso_week, Path(out), today=day, weekday=weekday
+            )
             click.echo(
                 f"{iso_week}: {report.queued}通を {out}/ に書き出しました"
                 f"（対象 {report.groups}団体・内容なし {report.skipped_empty}団体）"
             )
             return
-        report = send_digests(engine, settings, iso_week, today=day)
+        with graceful_stop() as stop:
+            report = send_digests(engine, settings, iso_week, today=day, weekday=weekday, stop=stop)
     finally:
         engine.dispose()
     delivery = report.delivery
@@ -856,6 +875,9 @@ def digest_send(week: str | None, dry_run: bool, out: str, today: datetime | Non
     click.echo(f"送信 {delivery.sent}件・再送待ち {delivery.retry}件・失敗 {delivery.failed}件")
     for error in delivery.errors[:20]:
         click.echo(f"  {error}", err=True)
+    if report.stopped:
+        click.echo("停止の指示を受けたため、途中で終了しました。もう一度実行すると残りを送ります。")
+        sys.exit(EXIT_STOPPED)
     if delivery.failed:
         sys.exit(1)
 

@@ -7,12 +7,13 @@ route (TestClient runs background tasks before it returns) is in `site.smtp.mess
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
@@ -41,14 +42,24 @@ class _Inbox:
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
+        self.busy: dict[str, int] = {}  # address -> how many times to answer 421 before 250
+        # Called before a message is accepted; a reply it returns refuses the message (not kept).
+        self.before_accept: Callable[[_Inbox], Awaitable[str | None]] | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return self.refuse[address]
+        if self.busy.get(address, 0) > 0:
+            self.busy[address] -= 1
+            return "421 4.3.2 Service busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.before_accept is not None:
+            reply = await self.before_accept(self)
+            if reply is not None:
+                return reply
         self.raw.append(envelope.content)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
@@ -64,6 +75,7 @@ def _free_port() -> int:
 class SmtpServer:
     port: int
     inbox: _Inbox
+    loop: asyncio.AbstractEventLoop | None = None  # the server's (for thread-safe calls)
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -75,6 +87,8 @@ class SmtpServer:
         self.inbox.raw.clear()
         self.inbox.envelopes.clear()
         self.inbox.refuse.clear()
+        self.inbox.busy.clear()
+        self.inbox.before_accept = None
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]
@@ -87,7 +101,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield SmtpServer(port, inbox)
+        yield SmtpServer(port, inbox, controller.loop)
     finally:
         controller.stop()
 

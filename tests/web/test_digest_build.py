@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from aggregator.groups import dismiss_call, save_call
 from aggregator.ingest import Ingestor
 from aggregator.programs import predict_upcoming
-from aggregator.storage.models import CallRow, CourseRow, GroupRow
-from digest.build import Digest, IsoWeek, build_digest
+from aggregator.storage.models import CallRow, CourseRow, DigestCallRow, GroupRow
+from digest.build import NEW_LIMIT, Digest, IsoWeek, build_digest
 from tests.web.conftest import TODAY
 from tests.web.test_companies import make_company
 from tests.web.test_groups import make_group
@@ -310,3 +310,74 @@ def test_crawled_text_is_escaped_in_html_and_literal_in_text(site, world):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;子ども食堂の備品助成" in digest.html
     html = BeautifulSoup(digest.html, "html.parser")
     assert HOSTILE in html.get_text()
+
+
+def test_changes_to_calls_an_earlier_digest_listed(site, world):
+    """A call a group was sent (not saved) is followed too: its deadline extension is told in
+    the next week's digest, to the groups that were sent it and to no other."""
+    from digest.send import queue_digests
+
+    ids, groups, _ = world
+    queue_digests(site.engine, site.settings, WEEK, today=TODAY)
+    with Session(site.engine) as session:
+        listed = set(
+            session.scalars(
+                select(DigestCallRow.call_id).where(DigestCallRow.group_id == groups["kids"])
+            )
+        )
+    assert ids["kodomo"] in listed
+    late = make_group(site, "late@example.jp", "あとから来た会")  # same profile, not sent it
+
+    extended = [dict(c) for c in CALLS if c["id"] == "kodomo"]
+    extended[0]["text"] = extended[0]["text"].replace("2026年12月20日", "2027年1月20日")
+    Ingestor(site.engine, today=TODAY, now=datetime.now(UTC) + timedelta(seconds=1)).ingest(
+        extended
+    )
+    following = IsoWeek.of(TODAY + timedelta(days=7))
+    queue_digests(site.engine, site.settings, following, today=TODAY + timedelta(days=7))
+    stored = _outbox_text(site, groups["kids"], following)
+    assert "━━ 気になる・お知らせ済みの公募の変更（1件） ━━" in stored
+    assert "【締切延長】子ども食堂の運営を応援する助成" in stored
+    assert "2026年12月20日（日） → 2027年1月20日（水）" in stored
+    # The late group hears of kodomo as a new call, with its new deadline, not as a change.
+    late_text = _outbox_text(site, late, following)
+    assert "締切延長" not in late_text and "子ども食堂の運営を応援する助成" in late_text
+
+
+def _outbox_text(site, group_id: int, week: IsoWeek) -> str:
+    import email as email_lib
+    import email.policy
+
+    from aggregator.storage.models import OutboxRow
+
+    with Session(site.engine) as session:
+        raw = session.scalar(
+            select(OutboxRow.message).where(
+                OutboxRow.group_id == group_id, OutboxRow.key.like(f"digest:%:{week}:%")
+            )
+        )
+    message = email_lib.message_from_string(raw, policy=email.policy.default)
+    return message.get_body(("plain",)).get_content()
+
+
+def test_a_long_list_is_cut_at_the_limit_with_the_rest_counted_and_linked(site):
+    many = [
+        _call(f"many{n:02d}", f"こどもの居場所づくり応援助成 その{n}",
+              f"対象: 子どもの居場所づくりに取り組む団体{INFORMAL_OK}\n"
+              f"締切: 2027年1月{n + 1}日\n助成金額: 上限{n + 5}万円\n対象地域: 全国")
+        for n in range(NEW_LIMIT + 3)
+    ]  # fmt: skip
+    Ingestor(site.engine, today=TODAY, now=FIRST_CRAWL).ingest(many)
+    kids = make_group(site, "kids@example.jp", "こども広場の会")
+    digest = build(site, kids, since=None)
+    assert len(digest.context.new) == NEW_LIMIT and digest.context.more_new == 3
+    # the earliest deadlines are listed
+    assert [i.title for i in digest.context.new][:2] == [
+        "こどもの居場所づくり応援助成 その0",
+        "こどもの居場所づくり応援助成 その1",
+    ]
+    assert f"新着{NEW_LIMIT + 3}件" in digest.subject
+    assert f"（{NEW_LIMIT + 3}件）" in digest.text and "ほか 3件" in digest.text
+    assert "http://testserver/?field=children_youth" in digest.text
+    html = BeautifulSoup(digest.html, "html.parser")
+    assert html.find("a", string="サイトの一覧")["href"].endswith("/?field=children_youth")
