@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+from datetime import time
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +68,66 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(default=8, ge=1)
     # The centre's address: told when a group shows interest in an offer, etc.
     staff_email: str | None = None
+
+    # Scheduling (kyodo schedule): times of day in KYODO_TIMEZONE as HH:MM, or off.
+    schedule_crawl_at: time | None = time(3, 0)  # kyodo crawl, daily
+    schedule_crawl_args: str = "--all"  # kyodo crawl's arguments, split as a shell would
+    schedule_reminders_at: time | None = time(8, 0)  # kyodo reminders, daily
+    # kyodo digest send --due, daily: groups whose digest weekday is today (Monday by default).
+    schedule_digest_at: time | None = time(9, 0)
+    schedule_mail_minutes: int | None = 10  # kyodo mail send every N minutes (1–1440), or off
+    # On SIGTERM, seconds to let a running job finish before passing the signal on to it.
+    schedule_stop_grace: float = Field(default=30.0, ge=0)
+
+    @field_validator(
+        "schedule_crawl_at", "schedule_reminders_at", "schedule_digest_at", mode="before"
+    )
+    @classmethod
+    def _check_time_of_day(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text == "off":
+            return None
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+        if match is None:
+            raise ValueError(
+                f"KYODO_{info.field_name.upper()} は 03:00 のような時刻（24時間制）か off で"
+                f"指定してください (a time of day HH:MM, or off): {value!r}"
+            )
+        return time(int(match[1]), int(match[2]))
+
+    @field_validator("schedule_mail_minutes", mode="before")
+    @classmethod
+    def _check_mail_minutes(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return None
+        try:
+            minutes = int(value) if value is not None else None
+        except (TypeError, ValueError):
+            minutes = 0
+        if minutes is not None and not 1 <= minutes <= 1440:
+            raise ValueError(
+                "KYODO_SCHEDULE_MAIL_MINUTES は 1〜1440 の分数か off で指定してください "
+                f"(minutes between mail runs, 1-1440, or off): {value!r}"
+            )
+        return minutes
+
+    @field_validator("schedule_crawl_args")
+    @classmethod
+    def _check_crawl_args(cls, value: str) -> str:
+        try:
+            args = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"KYODO_SCHEDULE_CRAWL_ARGS を読めません (cannot split the arguments: {exc})"
+            ) from exc
+        if not args:
+            raise ValueError(
+                "KYODO_SCHEDULE_CRAWL_ARGS が空です。--all か情報源の名前を指定してください "
+                "(give --all or source names)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

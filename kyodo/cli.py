@@ -882,5 +882,73 @@ def digest_send(
         sys.exit(1)
 
 
+# --- kyodo schedule -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--list", "list_only", is_flag=True, help="Print each job's next and last run.")
+@click.option("--once", is_flag=True, help="Run the jobs due now, then exit (for cron, tests).")
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    metavar="ISO8601",
+    help="For tests: the time it is, e.g. 2026-11-30T09:01:00+09:00 (with --list or --once).",
+)
+def schedule(list_only: bool, once: bool, now_text: str | None) -> None:
+    """Run the crawl, reminders, weekly digests and mail retries at their times.
+
+    Stays in the foreground (systemd Type=simple, a container) and runs each job as a `kyodo`
+    subprocess, one at a time, recorded in the job_runs table: `crawl` daily at
+    KYODO_SCHEDULE_CRAWL_AT (03:00) with KYODO_SCHEDULE_CRAWL_ARGS (--all), `reminders` at
+    KYODO_SCHEDULE_REMINDERS_AT (08:00), `digest send --due` at KYODO_SCHEDULE_DIGEST_AT (09:00;
+    groups whose digest weekday is today, Monday by default) and `mail send` every
+    KYODO_SCHEDULE_MAIL_MINUTES (10). Times are in KYODO_TIMEZONE; "off" turns a job off. A time
+    missed while the machine was off runs when it is back (docs/scheduling.md). On SIGTERM or
+    SIGINT the running job gets KYODO_SCHEDULE_STOP_GRACE seconds (30) to finish, then the
+    signal; the command exits 0. With --once, exit status 1 if a job failed.
+    """
+    from aggregator import schedule as sched
+
+    settings = _settings()
+    if list_only and once:
+        raise click.UsageError("--list と --once は同時に指定できません (use one of them)")
+    if now_text is not None and not (list_only or once):
+        raise click.UsageError("--now は --list か --once と一緒に指定してください")
+    try:
+        jobs = sched.jobs_from_settings(settings)
+        now = sched.parse_now(now_text, jobs[0].tz) if now_text else None
+    except sched.ScheduleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    clock = sched.clock_from(now) if now else sched.system_clock
+    engine = _upgraded_engine(settings)
+    store = sched.RunStore(engine)
+    try:
+        if list_only:
+            click.echo("\n".join(sched.list_lines(jobs, store, clock())))
+            return
+        log = sched.stderr_log(jobs[0].tz)
+        stop = sched.StopRequest()
+        stop.install(log)
+        runner = sched.SubprocessRunner(stop, grace=settings.schedule_stop_grace, log=log)
+        scheduler = sched.Scheduler(jobs, store, runner, clock=clock, log=log)
+        if not once:
+            scheduler.run_forever(stop)
+            return
+        ran = scheduler.run_due(stop)
+    except sched.ScheduleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    words = {"ok": "成功", "failed": "失敗"}
+    for run in ran:
+        slot = sched.format_time(run.slot, jobs[0].tz)
+        click.echo(f"{run.job}（{slot} の分）: {words[run.outcome]}")
+    if not ran:
+        click.echo("今は実行するジョブがありません")
+    if any(run.outcome == "failed" and not run.interrupted for run in ran):
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
