@@ -73,10 +73,12 @@ class SendReport:
 
 
 def due_groups(session: Session, *, weekday: int | None) -> list[GroupRow]:
-    """Groups with digests on (and, given a weekday 0–6, those whose day it is)."""
+    """Groups with digests on; given a weekday 0–6 (Monday–Sunday), those whose digest day is
+    that day or earlier in the week, so a day missed (the machine was off) is caught up by the
+    next run; groups whose digest for the week is stored already are skipped by the caller."""
     query = select(GroupRow).where(GroupRow.digest_enabled.is_(True)).order_by(GroupRow.id)
     if weekday is not None:
-        query = query.where(GroupRow.digest_weekday == weekday)
+        query = query.where(GroupRow.digest_weekday <= weekday)
     return [g for g in session.scalars(query) if g.recipients]
 
 

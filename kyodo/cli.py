@@ -834,7 +834,8 @@ def digest_preview(group_id: int, week: str | None, html: bool) -> None:
 @click.option(
     "--due",
     is_flag=True,
-    help="Only groups whose digest weekday is today (what `kyodo schedule` runs daily).",
+    help="Only groups whose digest weekday is today or earlier this week and whose digest "
+    "for the week is not stored yet (what `kyodo schedule` runs daily).",
 )
 def digest_send(
     week: str | None, dry_run: bool, out: str, today: datetime | None, due: bool

@@ -152,3 +152,31 @@ def test_staff_preview_any_groups_digest_on_the_site(site):
     group = site.sign_in("kids@example.jp")
     assert group.get(f"/staff/groups/{kids}/digest").status_code == 403
     assert site.client().get(f"/staff/groups/{kids}/digest").status_code == 303
+
+
+def test_due_serves_groups_whose_day_has_come_this_week_once(site):
+    """`--due` on Tuesday: Monday's group (its day missed) and Tuesday's get the week's digest,
+    Friday's does not yet; Wednesday's run sends nothing again."""
+    from sqlalchemy import update
+
+    _kids, green = _setup(site)
+    friday = make_group(site, "fri@example.jp", "金曜の会", fields=["children_youth"])
+    with Session(site.engine) as session:
+        session.execute(update(GroupRow).where(GroupRow.id == green).values(digest_weekday=1))
+        session.execute(update(GroupRow).where(GroupRow.id == friday).values(digest_weekday=4))
+        session.commit()
+    week = IsoWeek.parse("2026-W49")
+    tuesday = _send_on(site, week, 1)
+    assert tuesday.groups == 2 and tuesday.delivery.sent == 3  # kids has two addresses
+    assert site.smtp.to("fri@example.jp") == []
+    wednesday = _send_on(site, week, 2)
+    assert wednesday.already == 2 and wednesday.delivery.sent == 0
+    friday_run = _send_on(site, week, 4)
+    assert friday_run.delivery.sent == 1 and len(site.smtp.to("fri@example.jp")) == 1
+
+
+def _send_on(site, week: IsoWeek, weekday: int):
+    from datetime import timedelta
+
+    day = week.monday + timedelta(days=weekday)
+    return send_digests(site.engine, site.settings, week, today=day, weekday=weekday)
