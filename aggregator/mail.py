@@ -3,14 +3,16 @@
 `enqueue` writes a message under a unique key (a second enqueue with the same key is a no-op),
 `deliver` sends what is due over SMTP. A temporary failure (4xx, refused or dropped
 connection) is retried with exponential backoff; a permanent one (5xx) marks the row failed,
-shown to staff on the dashboard. A message is marked sent in the same transaction that claims
-it, after the SMTP server accepted it.
+shown to staff on the dashboard. A message is claimed before it is sent and recorded as sent
+right after the SMTP server accepted it; claims keep concurrent senders apart.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
+import socket
 import ssl
 import uuid
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -142,11 +144,9 @@ def _connect(settings: Settings) -> smtplib.SMTP:
     return client
 
 
-def _send_one(client: smtplib.SMTP, settings: Settings, row: OutboxRow) -> None:
+def _send_one(client: smtplib.SMTP, sender: str, recipient: str, message: str) -> None:
     try:
-        refused = client.sendmail(
-            settings.mail_from, [row.recipient], row.message.encode("ascii", "surrogateescape")
-        )
+        refused = client.sendmail(sender, [recipient], message.encode("ascii", "surrogateescape"))
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()))
         raise (_Permanent if code >= 500 else _Temporary)(f"{code} {reply!r}") from exc
@@ -170,11 +170,17 @@ def deliver(
 ) -> DeliveryReport:
     """Sends due messages (or only those with `keys`); never raises for a failed send.
 
+    Each message is first claimed (a short transaction marks it with this run's name and a
+    lease), then sent with no transaction open, then recorded (sent, retry later, failed) and
+    released. Another sender running at the same time skips claimed messages; a claim left by
+    a process that died on this machine is released at the next run's start.
+
     `stop()` is asked before each message: a run told to stop (SIGTERM) finishes and records
     the message in hand, then returns; the rest stays pending for the next run.
     """
     report = DeliveryReport()
     now = now or datetime.now(UTC)
+    _release_dead_claims(engine)
     with Session(engine) as session:
         query = (
             select(OutboxRow.id)
@@ -188,52 +194,130 @@ def deliver(
         ids = list(session.scalars(query))
     if not ids:
         return report
+    me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    lease = timedelta(seconds=max(300.0, 4 * settings.smtp_timeout))
     client: smtplib.SMTP | None = None
     try:
         for row_id in ids:
             if stop is not None and stop():
                 report.stopped = True
                 break
-            with Session(engine) as session, session.begin():
-                row = session.get(OutboxRow, row_id, with_for_update=True)
-                if row is None or row.status != "pending":
-                    continue  # another sender took it
-                try:
-                    if client is None:
-                        client = _connect(settings)
-                    _send_one(client, settings, row)
-                except _Permanent as exc:
-                    row.attempts += 1
-                    row.status = "failed"
-                    row.last_error = str(exc)[:1000]
+            claimed = _claim(engine, row_id, me, lease)
+            if claimed is None:
+                continue  # sent, failed or being sent by another sender meanwhile
+            recipient, message, attempts = claimed
+            outcome: dict = {"attempts": attempts + 1, "claimed_by": None, "claimed_until": None}
+            try:
+                if client is None:
+                    client = _connect(settings)
+                _send_one(client, settings.mail_from, recipient, message)
+            except _Permanent as exc:
+                outcome.update(status="failed", last_error=str(exc)[:1000])
+                report.failed += 1
+                report.errors.append(f"{recipient}: {exc}")
+            except (_Temporary, smtplib.SMTPException, OSError) as exc:
+                error = f"{type(exc).__name__}: {exc}"[:1000]
+                outcome["last_error"] = error
+                if attempts + 1 >= settings.mail_max_attempts:
+                    outcome["status"] = "failed"
                     report.failed += 1
-                    report.errors.append(f"{row.recipient}: {exc}")
-                except (_Temporary, smtplib.SMTPException, OSError) as exc:
-                    row.attempts += 1
-                    row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-                    if row.attempts >= settings.mail_max_attempts:
-                        row.status = "failed"
-                        report.failed += 1
-                    else:
-                        delay = settings.mail_retry_seconds * 2 ** (row.attempts - 1)
-                        row.next_attempt_at = now + timedelta(seconds=delay)
-                        report.retry += 1
-                    report.errors.append(f"{row.recipient}: {row.last_error}")
-                    if client is not None:
-                        # A 421 closes the connection (smtplib too); after any other temporary
-                        # error a fresh connection costs little and starts from a clean state.
-                        _quit(client)
-                        client = None
                 else:
-                    row.attempts += 1
-                    row.status = "sent"
-                    row.sent_at = datetime.now(UTC)
-                    row.last_error = None
-                    report.sent += 1
+                    delay = settings.mail_retry_seconds * 2**attempts
+                    outcome["next_attempt_at"] = now + timedelta(seconds=delay)
+                    report.retry += 1
+                report.errors.append(f"{recipient}: {error}")
+                if client is not None:
+                    # A 421 closes the connection (smtplib too); after any other temporary
+                    # error a fresh connection costs little and starts from a clean state.
+                    _quit(client)
+                    client = None
+            else:
+                outcome.update(status="sent", sent_at=datetime.now(UTC), last_error=None)
+                report.sent += 1
+            _record(engine, row_id, me, outcome)
     finally:
         if client is not None:
             _quit(client)
     return report
+
+
+def _claim(engine: Engine, row_id: int, me: str, lease: timedelta) -> tuple[str, str, int] | None:
+    """Marks a pending message as this sender's; (recipient, message, attempts), or None when
+    it is not pending any more or another sender's live claim holds it."""
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        # The UPDATE comes first, so the transaction starts by taking the write lock (SQLite)
+        # or the row lock (PostgreSQL): of two senders, the second finds the claim and skips.
+        claimed = session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == row_id,
+                OutboxRow.status == "pending",
+                or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_until < now),
+            )
+            .values(claimed_by=me, claimed_until=now + lease)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            return None
+        row = session.execute(
+            select(OutboxRow.recipient, OutboxRow.message, OutboxRow.attempts).where(
+                OutboxRow.id == row_id
+            )
+        ).one()
+        return row.recipient, row.message, row.attempts
+
+
+def _record(engine: Engine, row_id: int, me: str, outcome: dict) -> None:
+    with Session(engine) as session, session.begin():
+        done = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.claimed_by == me)
+            .values(**outcome)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if done != 1:  # the lease ran out while the server took longer than 4 timeouts
+        logger.warning("outbox %s: the claim was lost before the outcome was recorded", row_id)
+
+
+def _release_dead_claims(engine: Engine) -> None:
+    """Claims of processes on this machine that no longer run (killed mid-send) end now."""
+    host = socket.gethostname()
+    with Session(engine) as session:
+        claims = set(
+            session.scalars(
+                select(OutboxRow.claimed_by).where(
+                    OutboxRow.status == "pending", OutboxRow.claimed_by.like(f"{host}:%")
+                )
+            )
+        )
+    dead = [c for c in claims if not _running(c)]
+    if not dead:
+        return
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.claimed_by.in_(dead))
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    logger.warning("released the outbox claims of %d stopped sender(s)", len(dead))
+
+
+def _running(claim: str) -> bool:
+    try:
+        pid = int(claim.split(":")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False  # an earlier run in this process (claims end with the run)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _quit(client: smtplib.SMTP) -> None:

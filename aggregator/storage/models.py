@@ -605,6 +605,10 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A sender's claim while it talks to the SMTP server ("host:pid:run"), so two senders
+    # (the site, `kyodo mail send`, `kyodo digest send`) never send one message twice.
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # -- weekly digests and the scheduler (issue 7) ---------------------------------------------

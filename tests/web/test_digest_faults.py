@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.storage.models import OutboxRow
 from digest.build import IsoWeek
+from digest.send import queue_digests
 from tests.web.conftest import TODAY, ingest_calls
 from tests.web.test_groups import make_group
 
@@ -251,3 +252,30 @@ def _assert_sent_once(site, count: int) -> None:
         for raw in site.smtp.inbox.raw
     ]
     assert len(rows) == count and sorted(received) == sorted(r.message_id for r in rows)
+
+
+def test_three_senders_at_once_send_each_mail_once(any_site):
+    """`kyodo mail send` three times at the same moment (cron beside the schedule beside the
+    site): each message is claimed by one sender only."""
+    site = any_site
+    _groups(site)
+    queue_digests(site.engine, site.settings, WEEK, today=TODAY)
+
+    async def slow(inbox) -> str | None:
+        await asyncio.sleep(0.02)
+        return None
+
+    site.smtp.inbox.before_accept = slow
+    command = [sys.executable, "-m", "kyodo.cli", "mail", "send"]
+    senders = [
+        subprocess.Popen(
+            command, env=_env(site), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    _STARTED.extend(senders)
+    outputs = [process.communicate(timeout=120) for process in senders]
+    assert [p.returncode for p in senders] == [0, 0, 0], outputs
+    sent = [int(out.split("送信 ")[1].split("件")[0]) for out, _ in outputs]
+    assert sum(sent) == GROUPS + 1
+    _assert_each_once(site)
