@@ -102,3 +102,26 @@ def test_search_latency_benchmark_runs_over_http() -> None:
         "keyword + filters",
     }
     assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
+
+
+def test_digest_benchmark_builds_and_sends_every_digest_once() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/digest_speed", "--groups", "30", "--calls", "300", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert "machine:" in result.stdout
+    for line in ("build: time", "build: groups / s", "send: mails / s", "send: received"):
+        assert line in result.stdout, line
+    assert figures["groups"] == 30 and figures["calls"] == 300
+    assert figures["build_complete"]
+    assert figures["digests"] + figures["groups_without_mail"] == figures["due_groups"] > 0
+    # The SMTP server (its own process) got every outbox row once, and nothing else.
+    assert figures["outbox_rows"] > 0
+    assert figures["received"] == figures["sent"] == figures["outbox_rows"]
+    assert figures["duplicate_message_ids"] == 0 and figures["failed"] == 0
+    assert all(figures["checks"].values()), figures["checks"]
