@@ -88,25 +88,44 @@ def enqueue(
     message = build_message(
         settings, to=to, subject=subject, text=text, html=html, headers=headers, now=now
     )
-    row = OutboxRow(
-        key=key,
-        kind=kind,
-        group_id=group_id,
-        recipient=to,
-        subject=subject,
-        message=message.as_string(),
-        message_id=message["Message-ID"],
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+    values = outbox_values(
+        message, key=key, kind=kind, to=to, subject=subject, group_id=group_id, now=now
     )
+    row = OutboxRow(**values)
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:  # another process stored the same key meanwhile
         return None
     return row
+
+
+def outbox_values(
+    message: EmailMessage | str,
+    *,
+    key: str,
+    kind: str,
+    to: str,
+    subject: str,
+    group_id: int | None,
+    now: datetime,
+    message_id: str | None = None,
+) -> dict:
+    """The column values of an outbox row holding `message` (for bulk inserts); a message
+    given already serialized needs its `message_id`."""
+    return {
+        "key": key,
+        "kind": kind,
+        "group_id": group_id,
+        "recipient": to,
+        "subject": subject,
+        "message": message if isinstance(message, str) else message.as_string(),
+        "message_id": message_id or message["Message-ID"],
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 @dataclass

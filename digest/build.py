@@ -7,6 +7,7 @@ sends mail: `digest.send` stores the result in the outbox.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -200,22 +201,30 @@ def form_allowed(call: CallRow, group: GroupRow) -> bool:
     …) must be named when the call names legal persons' forms; 「任意団体可」 alone (forms named
     are all informal) opens a call wider, it does not shut legal persons out.
     """
-    forms = list(call.legal_forms or [])
-    if is_informal(group.legal_form):
-        if call.informal_groups_ok is False:
+    return _form_ok(tuple(call.legal_forms or ()), call.informal_groups_ok, group.legal_form)
+
+
+def _form_ok(forms: tuple[str, ...], informal_ok: bool | None, legal_form: str | None) -> bool:
+    if is_informal(legal_form):
+        if informal_ok is False:
             return False
-        return call.informal_groups_ok is True or not forms or group.legal_form in forms
-    return group.legal_form in forms or all(is_informal(f) for f in forms)
+        return informal_ok is True or not forms or legal_form in forms
+    return legal_form in forms or all(is_informal(f) for f in forms)
 
 
 def size_allowed(call: CallRow, group: GroupRow, today: date) -> bool:
     """Members and years active at least the call's minimums (unknown group values pass)."""
-    members, years = group.members, years_active(group, today)
-    if call.min_members is not None and members is not None and members < call.min_members:
-        return False
-    return not (
-        call.min_years_active is not None and years is not None and years < call.min_years_active
+    return _size_ok(
+        call.min_members, call.min_years_active, group.members, years_active(group, today)
     )
+
+
+def _size_ok(
+    min_members: int | None, min_years: int | None, members: int | None, years: int | None
+) -> bool:
+    if min_members is not None and members is not None and members < min_members:
+        return False
+    return not (min_years is not None and years is not None and years < min_years)
 
 
 def area_words(area: str | None) -> str:
@@ -291,13 +300,46 @@ def _deadline_order(call: CallRow) -> tuple:
     return (call.deadline is None, call.deadline or date.max, call.id)
 
 
-@dataclass
 class _Candidate:
-    call: CallRow
-    status: str  # open / upcoming / closed as of today
-    new_ok: bool  # may be listed as new (not predicted, open or upcoming)
-    closing: bool  # open, fixed deadline within CLOSING_DAYS
-    predicted: bool  # an expected round due within PREDICTED_DAYS
+    """A call a digest of this run may list, with what the fit checks read copied out of the
+    ORM row once (attribute reads on ORM rows are slow at 10,000 groups)."""
+
+    __slots__ = (
+        "call",
+        "closing",
+        "first_seen",
+        "forms",
+        "id",
+        "informal_ok",
+        "min_members",
+        "min_years",
+        "new_ok",
+        "order",
+        "predicted",
+    )  # fmt: skip
+
+    def __init__(self, call: CallRow, status: str, today: date) -> None:
+        due = call.deadline is not None and today <= call.deadline
+        self.call = call
+        self.id = call.id
+        self.order = _deadline_order(call)
+        self.first_seen = call.first_seen
+        self.forms = tuple(call.legal_forms or ())
+        self.informal_ok = call.informal_groups_ok
+        self.min_members = call.min_members
+        self.min_years = call.min_years_active
+        # may be listed as new: not predicted, open or upcoming (first_seen checked per group)
+        self.new_ok = not call.predicted and status in ("open", "upcoming")
+        self.closing = (
+            not call.predicted
+            and call.deadline_kind == "fixed"
+            and due
+            and call.deadline <= today + timedelta(days=CLOSING_DAYS)
+            and status == "open"
+        )
+        self.predicted = bool(
+            call.predicted and due and call.deadline <= today + timedelta(days=PREDICTED_DAYS)
+        )
 
 
 @dataclass
@@ -306,13 +348,13 @@ class DigestData:
 
     Building 10,000 groups' digests then costs no query per group: each group's digest picks
     what fits it from these in memory (`DigestData.load`, then `build_digest(..., data=)`).
+    Candidates are indexed by (field, area) and kept in deadline order.
     """
 
     today: date
     earliest: datetime  # no group's window starts before this
-    by_field: dict[str, list[_Candidate]]
-    changes: list[tuple[CallHistoryRow, CallRow]]
-    followed: dict[int, set[int]]  # call id -> groups that saved it or were sent it
+    by_field_area: dict[tuple[str, str], list[_Candidate]]
+    changes: dict[int, list[tuple[CallHistoryRow, CallRow]]]  # group id -> its calls' changes
     dismissed: dict[int, set[int]]  # group id -> calls it marked 対象外
     offers: list[OfferRow]
     courses: list[CourseRow]
@@ -352,44 +394,14 @@ class DigestData:
             .options(selectinload(CallRow.fields))
             .where(or_(fresh, closing, predicted))
         )
-        by_field: dict[str, list[_Candidate]] = {}
-        close_by = today + timedelta(days=CLOSING_DAYS)
-        soon = today + timedelta(days=PREDICTED_DAYS)
+        by_field_area: dict[tuple[str, str], list[_Candidate]] = {}
         for call, call_status in rows:
-            due = call.deadline is not None and today <= call.deadline
-            candidate = _Candidate(
-                call=call,
-                status=call_status,
-                new_ok=not call.predicted and call_status in ("open", "upcoming"),
-                closing=(
-                    not call.predicted
-                    and call.deadline_kind == "fixed"
-                    and due
-                    and call.deadline <= close_by
-                    and call_status == "open"
-                ),
-                predicted=call.predicted and due and call.deadline <= soon,
-            )
+            candidate = _Candidate(call, call_status, today)
             for call_field in call.fields:
-                by_field.setdefault(call_field.field, []).append(candidate)
+                by_field_area.setdefault((call_field.field, call.area), []).append(candidate)
+        for candidates in by_field_area.values():
+            candidates.sort(key=lambda c: c.order)
 
-        changes = [
-            (history, call)
-            for history, call in session.execute(
-                select(CallHistoryRow, CallRow)
-                .join(CallRow, CallRow.id == CallHistoryRow.call_id)
-                .where(CallHistoryRow.kind.in_(CHANGE_LABELS), CallHistoryRow.at >= earliest)
-                .order_by(CallHistoryRow.at, CallHistoryRow.id)
-            )
-        ]
-        changed = {call.id for _, call in changes}
-        followed: dict[int, set[int]] = {}
-        for table in (SavedCallRow, DigestCallRow):
-            query = select(table.call_id, table.group_id).where(table.call_id.in_(changed))
-            if group_ids is not None:
-                query = query.where(table.group_id.in_(group_ids))
-            for call_id, group_id in session.execute(query) if changed else ():
-                followed.setdefault(call_id, set()).add(group_id)
         query = select(DismissedCallRow.group_id, DismissedCallRow.call_id)
         if group_ids is not None:
             query = query.where(DismissedCallRow.group_id.in_(group_ids))
@@ -399,9 +411,8 @@ class DigestData:
         return cls(
             today=today,
             earliest=earliest,
-            by_field=by_field,
-            changes=changes,
-            followed=followed,
+            by_field_area=by_field_area,
+            changes=_changes_by_group(session, earliest, group_ids, dismissed),
             dismissed=dismissed,
             offers=published_offers(session, today),
             courses=upcoming_courses(session, datetime.combine(today, time(0), tz)),
@@ -410,35 +421,69 @@ class DigestData:
     def fitting(self, group: GroupRow) -> list[_Candidate]:
         """Candidates in the group's fields and reach, its form and size allowed, not dismissed,
         by deadline."""
-        areas = set(reachable_areas(group.prefecture, group.municipality))
-        dismissed = self.dismissed.get(group.id, set())
+        areas = reachable_areas(group.prefecture, group.municipality)
+        lists = [
+            self.by_field_area[key]
+            for key in ((f, a) for f in group.fields or () for a in areas)
+            if key in self.by_field_area
+        ]
+        dismissed = self.dismissed.get(group.id, ())
+        legal_form, members = group.legal_form, group.members
+        years = years_active(group, self.today)
         seen: set[int] = set()
         fits: list[_Candidate] = []
-        for field_slug in group.fields or []:
-            for candidate in self.by_field.get(field_slug, ()):
-                call = candidate.call
-                if call.id in seen:
-                    continue
-                seen.add(call.id)
-                if (
-                    call.area in areas
-                    and call.id not in dismissed
-                    and form_allowed(call, group)
-                    and size_allowed(call, group, self.today)
-                ):
-                    fits.append(candidate)
-        return sorted(fits, key=lambda c: _deadline_order(c.call))
+        for candidate in (
+            heapq.merge(*lists, key=lambda c: c.order)
+            if len(lists) > 1
+            else (lists[0] if lists else ())
+        ):
+            if candidate.id in seen:
+                continue
+            seen.add(candidate.id)
+            if (
+                candidate.id not in dismissed
+                and _form_ok(candidate.forms, candidate.informal_ok, legal_form)
+                and _size_ok(candidate.min_members, candidate.min_years, members, years)
+            ):
+                fits.append(candidate)
+        return fits
 
     def changes_for(self, group: GroupRow, since: datetime) -> list[tuple[CallHistoryRow, CallRow]]:
-        """Changes since `since` to calls the group saved (気になる) or an earlier digest listed."""
-        dismissed = self.dismissed.get(group.id, set())
-        return [
-            (history, call)
-            for history, call in self.changes
-            if history.at >= since
-            and group.id in self.followed.get(call.id, ())
-            and call.id not in dismissed
-        ]
+        """Changes since `since` to calls the group saved (気になる) or an earlier digest listed,
+        not marked 対象外."""
+        return [(h, c) for h, c in self.changes.get(group.id, ()) if h.at >= since]
+
+
+def _changes_by_group(
+    session: Session,
+    earliest: datetime,
+    group_ids: Collection[int] | None,
+    dismissed: dict[int, set[int]],
+) -> dict[int, list[tuple[CallHistoryRow, CallRow]]]:
+    changes = list(
+        session.execute(
+            select(CallHistoryRow, CallRow)
+            .join(CallRow, CallRow.id == CallHistoryRow.call_id)
+            .where(CallHistoryRow.kind.in_(CHANGE_LABELS), CallHistoryRow.at >= earliest)
+            .order_by(CallHistoryRow.at, CallHistoryRow.id)
+        )
+    )
+    changed = {call.id for _, call in changes}
+    followers: dict[int, set[int]] = {}
+    for table in (SavedCallRow, DigestCallRow):
+        if not changed:
+            break
+        query = select(table.call_id, table.group_id).where(table.call_id.in_(changed))
+        if group_ids is not None:
+            query = query.where(table.group_id.in_(group_ids))
+        for call_id, group_id in session.execute(query):
+            followers.setdefault(call_id, set()).add(group_id)
+    by_group: dict[int, list[tuple[CallHistoryRow, CallRow]]] = {}
+    for history, call in changes:
+        for group_id in followers.get(call.id, ()):
+            if call.id not in dismissed.get(group_id, ()):
+                by_group.setdefault(group_id, []).append((history, call))
+    return by_group
 
 
 # -- the digest ---------------------------------------------------------------------------------
@@ -503,7 +548,7 @@ def build_digest(
     )
     fitting = data.fitting(group)
     if "new" in chosen:
-        fresh = [c.call for c in fitting if c.new_ok and c.call.first_seen >= since]
+        fresh = [c.call for c in fitting if c.new_ok and c.first_seen >= since]
         context.new = [_call_item(c, group, settings) for c in fresh[:NEW_LIMIT]]
         context.more_new = len(fresh) - len(context.new)
     if "changes" in chosen:
@@ -525,7 +570,7 @@ def build_digest(
         context.sections = [s for s in chosen if s in ("closing", "courses")]
     listed_new = {item.call_id for item in context.new}
     if "closing" in context.sections:
-        closing = [c.call for c in fitting if c.closing and c.call.id not in listed_new]
+        closing = [c.call for c in fitting if c.closing and c.id not in listed_new]
         context.closing = [_call_item(c, group, settings) for c in closing[:CLOSING_LIMIT]]
         context.more_closing = len(closing) - len(context.closing)
     if "predicted" in context.sections:

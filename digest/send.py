@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from aggregator.mail import DeliveryReport, build_message, deliver, enqueue
+from aggregator.mail import DeliveryReport, build_message, deliver, outbox_values
 from aggregator.settings import Settings
 from aggregator.storage.models import DigestCallRow, GroupRow, OutboxRow
 from digest.build import DigestData, IsoWeek, build_digest, default_since, listed_call_ids
@@ -133,56 +133,61 @@ def queue_digests(
             batch = session.scalars(
                 select(GroupRow).where(GroupRow.id.in_(todo[start : start + BATCH]))
             ).all()
+            messages: list[dict] = []
+            listed: list[dict] = []
+            now = datetime.now(UTC)
             for group in sorted(batch, key=lambda g: g.id):
-                _queue_group(session, settings, week, group, data, previous, today, report)
+                since = previous.get(group.id)
+                digest = build_digest(
+                    session, group, week, settings, today=today, since=since, data=data
+                )
+                if digest is None:
+                    report.skipped_empty += 1
+                    continue
+                for recipient in group.recipients:
+                    key = digest_key(group.id, week, recipient.email)
+                    if key in stored:
+                        continue
+                    message = build_message(
+                        settings,
+                        to=recipient.email,
+                        subject=digest.subject,
+                        text=digest.text,
+                        html=digest.html,
+                        headers=list_headers(settings, group),
+                        now=now,
+                    )
+                    messages.append(
+                        outbox_values(
+                            message,
+                            key=key,
+                            kind=KIND,
+                            to=recipient.email,
+                            subject=digest.subject,
+                            group_id=group.id,
+                            now=now,
+                        )
+                    )
+                listed += [
+                    {"group_id": group.id, "call_id": c, "week": str(week), "sent_at": now}
+                    for c in sorted(listed_call_ids(digest))
+                ]
+            # A run beside this one may have stored some of these meanwhile: theirs stay.
+            report.queued += _insert_new(session, OutboxRow, messages, ["key"])
+            _insert_new(session, DigestCallRow, listed, ["group_id", "call_id"])
     return report
 
 
-def _queue_group(
-    session: Session,
-    settings: Settings,
-    week: IsoWeek,
-    group: GroupRow,
-    data: DigestData,
-    previous: dict[int, datetime],
-    today: date,
-    report: SendReport,
-) -> None:
-    since = previous.get(group.id)
-    digest = build_digest(session, group, week, settings, today=today, since=since, data=data)
-    if digest is None:
-        report.skipped_empty += 1
-        return
-    now = datetime.now(UTC)
-    for recipient in group.recipients:
-        row = enqueue(
-            session,
-            settings,
-            key=digest_key(group.id, week, recipient.email),
-            kind=KIND,
-            to=recipient.email,
-            subject=digest.subject,
-            text=digest.text,
-            html=digest.html,
-            group_id=group.id,
-            headers=list_headers(settings, group),
-            now=now,
-        )
-        if row is not None:
-            report.queued += 1
-    listed = listed_call_ids(digest)
-    if listed:
-        known = set(
-            session.scalars(
-                select(DigestCallRow.call_id).where(
-                    DigestCallRow.group_id == group.id, DigestCallRow.call_id.in_(listed)
-                )
-            )
-        )
-        session.add_all(
-            DigestCallRow(group_id=group.id, call_id=call_id, week=str(week), sent_at=now)
-            for call_id in sorted(listed - known)
-        )
+def _insert_new(session: Session, model, rows: list[dict], unique: list[str]) -> int:
+    """Inserts `rows` in one statement, leaving out those that clash on `unique`."""
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).on_conflict_do_nothing(index_elements=unique), rows)
+    return len(rows)
 
 
 def send_digests(
