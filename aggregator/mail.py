@@ -9,8 +9,10 @@ right after the SMTP server accepted it; claims keep concurrent senders apart.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import random
 import smtplib
 import socket
 import ssl
@@ -18,10 +20,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -64,6 +67,83 @@ def build_message(
     return message
 
 
+def compose(
+    settings: Settings,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> tuple[str, str]:
+    """The message `build_message` makes, as RFC 5322 text, with its Message-ID.
+
+    For ASCII addresses and header values (every digest and account mail), the text is written
+    directly: the same headers, MIME structure and base64 bodies, about 20 times faster than
+    `email`'s header registry, which took most of the time of 10,000 digests. Anything else
+    goes through `build_message`. `tests/web/test_mail.py` parses both and compares them.
+    """
+    extra = headers or {}
+    plain = [to, *extra.keys(), *extra.values(), settings.mail_from]
+    if not all(v.isascii() and "\r" not in v and "\n" not in v for v in plain) or any(
+        len(v) > 900 for v in plain
+    ):
+        message = build_message(
+            settings, to=to, subject=subject, text=text, html=html, headers=headers, now=now
+        )
+        return message.as_string(), message["Message-ID"]
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    message_id = f"<{uuid.uuid4().hex}@{domain}>"
+    lines = [
+        f"Message-ID: {message_id}",
+        f"Date: {format_datetime(now or datetime.now(UTC))}",
+        f"From: {formataddr((settings.mail_from_name, settings.mail_from), charset='utf-8')}",
+        f"To: {to}",
+        f"Subject: {_encoded_header(subject, 'Subject')}",
+        *(f"{name}: {value}" for name, value in extra.items()),
+        "MIME-Version: 1.0",
+    ]
+    if html is None:
+        lines += [*_part_headers("plain"), "", _base64(text)]
+    else:
+        boundary = f"==============={random.randrange(10**18, 10**19)}=="
+        lines += [
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            "",
+            f"--{boundary}",
+            *_part_headers("plain"),
+            "",
+            _base64(text),
+            f"--{boundary}",
+            *_part_headers("html"),
+            "",
+            _base64(html),
+            f"--{boundary}--",
+        ]
+    return "\r\n".join(lines) + "\r\n", message_id
+
+
+def _part_headers(subtype: str) -> list[str]:
+    return [f'Content-Type: text/{subtype}; charset="utf-8"', "Content-Transfer-Encoding: base64"]
+
+
+def _base64(text: str) -> str:
+    """A text body in canonical form (CRLF line ends, one at the end, as `email` makes it),
+    base64 in 76-character lines."""
+    body = b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
+    encoded = base64.encodebytes(body).decode("ascii")
+    return encoded.rstrip("\n").replace("\n", "\r\n")
+
+
+def _encoded_header(value: str, name: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name}: header values may not contain line breaks ({value!r})")
+    if value.isascii() and len(value) < 900:
+        return value
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
 def enqueue(
     session: Session,
     settings: Settings,
@@ -85,11 +165,18 @@ def enqueue(
     now = now or datetime.now(UTC)
     if session.scalar(select(OutboxRow.id).where(OutboxRow.key == key)) is not None:
         return None
-    message = build_message(
+    message, message_id = compose(
         settings, to=to, subject=subject, text=text, html=html, headers=headers, now=now
     )
     values = outbox_values(
-        message, key=key, kind=kind, to=to, subject=subject, group_id=group_id, now=now
+        message,
+        key=key,
+        kind=kind,
+        to=to,
+        subject=subject,
+        group_id=group_id,
+        now=now,
+        message_id=message_id,
     )
     row = OutboxRow(**values)
     try:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from aggregator.mail import DeliveryReport, build_message, deliver, outbox_values
+from aggregator.mail import DeliveryReport, build_message, compose, deliver, outbox_values
 from aggregator.settings import Settings
 from aggregator.storage.models import DigestCallRow, GroupRow, OutboxRow
 from digest.build import DigestData, IsoWeek, build_digest, default_since, listed_call_ids
@@ -148,7 +148,7 @@ def queue_digests(
                     key = digest_key(group.id, week, recipient.email)
                     if key in stored:
                         continue
-                    message = build_message(
+                    message, message_id = compose(
                         settings,
                         to=recipient.email,
                         subject=digest.subject,
@@ -166,6 +166,7 @@ def queue_digests(
                             subject=digest.subject,
                             group_id=group.id,
                             now=now,
+                            message_id=message_id,
                         )
                     )
                 listed += [
