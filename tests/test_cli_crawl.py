@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,19 +16,9 @@ from sqlalchemy import create_engine, text
 
 from bench.canpan_site import HOST, build_site
 from spiders.mirror import SAMPLE_MIRROR, Mirror, MirrorServer, Route, Site
+from tests.cli import kyodo
 
 CONTRACT = {"id", "title", "text", "url", "published", "organizer", "source", "status"}
-
-
-def kyodo(*args: str, env: dict[str, str], cwd: Path, timeout: float = 180):
-    return subprocess.run(
-        [sys.executable, "-m", "kyodo.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture()

@@ -49,6 +49,7 @@ from aggregator.settings import Settings
 from aggregator.storage.db import make_engine, upgrade_database
 from aggregator.storage.models import CallRow, GroupRow, JobRunRow
 from spiders.mirror import SAMPLE_MIRROR, Mirror, MirrorServer
+from tests.cli import kyodo
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -402,17 +403,6 @@ def smtp() -> Iterator[tuple[int, _Inbox]]:
         yield port, inbox
     finally:
         controller.stop()
-
-
-def kyodo(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120):
-    return subprocess.run(
-        [sys.executable, "-m", "kyodo.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ import email.policy
 import os
 import re
 import socket
-import subprocess
-import sys
 import time as clock
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +47,7 @@ from aggregator.storage.models import (
 )
 from digest.build import IsoWeek
 from spiders.mirror import SAMPLE_MIRROR, Mirror, MirrorServer
+from tests.cli import kyodo
 from tests.web.conftest import PASSWORD, TODAY, Site, link_in, make_settings
 
 SITE_URL = "https://kyodo.example.jp"
@@ -421,17 +420,6 @@ def expected_digest(
 
 
 # -- the flow ---------------------------------------------------------------------------------
-
-
-def kyodo(*args: str, env: dict[str, str], cwd: Path, timeout: float = 180):
-    return subprocess.run(
-        [sys.executable, "-m", "kyodo.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @dataclass

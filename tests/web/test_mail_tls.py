@@ -100,45 +100,35 @@ def _server_context(folder: Path) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture
-def starttls_server(certificate: Path) -> Iterator[_Server]:
+def _serve(**options) -> Iterator[_Server]:
     handler = _Handler()
     port = _free_port()
     controller = Controller(
         handler,
         hostname="127.0.0.1",
         port=port,
-        tls_context=_server_context(certificate),
-        require_starttls=True,
         authenticator=handler.authenticate,
         auth_required=True,
-        auth_require_tls=True,
+        **options,
     )
     controller.start()
     try:
         yield _Server(port, handler)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def starttls_server(certificate: Path) -> Iterator[_Server]:
+    context = _server_context(certificate)
+    yield from _serve(tls_context=context, require_starttls=True)
 
 
 @pytest.fixture
 def tls_server(certificate: Path) -> Iterator[_Server]:
-    handler = _Handler()
-    port = _free_port()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        ssl_context=_server_context(certificate),
-        authenticator=handler.authenticate,
-        auth_required=True,
-        auth_require_tls=False,  # the whole connection is TLS (aiosmtpd only knows STARTTLS)
-    )
-    controller.start()
-    try:
-        yield _Server(port, handler)
-    finally:
-        controller.stop()
+    # The whole connection is TLS: aiosmtpd's auth_require_tls only knows STARTTLS.
+    context = _server_context(certificate)
+    yield from _serve(ssl_context=context, auth_require_tls=False)
 
 
 def _queue(site, to: str = "group@example.jp") -> None:
