@@ -25,7 +25,9 @@ ERROR_LABELS = {
     "encoding": "文字コードの誤り",
     "robots": "robots.txt で禁止",
     "too_large": "ページが大きすぎます",
+    "redirect_loop": "転送（リダイレクト）の繰り返し",
     "start": "起動できません",
+    "stopped": "収集が途中で止められました",
 }
 
 
@@ -77,7 +79,13 @@ class SourceRun:
             self.warnings.append(f"読み取れなかった募集が{invalid}件あり、1割を超えています")
         if self.errors.get("encoding"):
             self.warnings.append("文字コードの指定が誤ったページがあります（自動で修正しました）")
-        if too_many_invalid or (self.listings == 0 and (self.errors or not self.empty_ok)):
+        # A stopped crawl (SIGTERM, Ctrl-C) did not see the whole list: run it again.
+        stopped = bool(self.errors.get("stopped"))
+        if (
+            too_many_invalid
+            or stopped
+            or (self.listings == 0 and (self.errors or not self.empty_ok))
+        ):
             return "failed"
         if self.errors or self.warnings:
             return "warning"

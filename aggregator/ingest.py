@@ -7,7 +7,9 @@ from its listings by precedence: the organizer's own page > a national portal or
 aggregators and reposts. Facts the listings disagree on are kept in `calls.conflicts`.
 
 Nothing is deleted: a rejected listing is stored with its reason; a listing a complete crawl no
-longer returns is marked "no longer listed"; a crawl that returns nothing changes nothing.
+longer returns is marked "no longer listed"; a crawl that returns nothing changes nothing; a
+listing that comes `partial` (its detail page failed) leaves the complete one stored before as
+it is.
 Work is committed in batches, so a killed run loses at most the batch in progress, and a re-run
 completes it (listings already stored are then "unchanged").
 """
@@ -125,6 +127,7 @@ class Ingestor:
         self.today = today
         self.now = now or datetime.now(UTC)
         self._known: dict[tuple[str, str], tuple[int, str, int]] = {}  # -> (listing, hash, call)
+        self._partial: set[tuple[str, str]] = set()  # listings stored with only their list row
         self._cluster_call: dict[str, int] = {}
         self.matcher = Matcher()
         self._loaded = False
@@ -167,10 +170,13 @@ class Ingestor:
                     # The head of the text: matching reads an organizer from it when the
                     # listing names none (the stored record leaves the raw text out).
                     func.substr(ListingRow.raw["text"].as_string(), 1, _MATCH_TEXT_CHARS),
+                    ListingRow.raw["partial"].as_boolean(),
                 ).execution_options(yield_per=2000)
             )
-            for source, key, lid, digest, call_id, record, head in rows:
+            for source, key, lid, digest, call_id, record, head, partial in rows:
                 self._known[(source, key)] = (lid, digest, call_id)
+                if partial:
+                    self._partial.add((source, key))
                 record["raw_text"] = head or ""
                 cluster = f"call:{call_id}"
                 self._cluster_call[cluster] = call_id
@@ -236,6 +242,16 @@ class Ingestor:
                     report.unchanged += 1
                     touched.append(known[0])
                     continue
+                if (
+                    known is not None
+                    and item.get("partial")
+                    and (raw.source, key) not in self._partial
+                ):
+                    # Its detail page failed this time, so only the list row came: the complete
+                    # listing stored before keeps its facts (a failed page loses nothing).
+                    report.unchanged += 1
+                    touched.append(known[0])
+                    continue
                 call = normalize_call(raw, today=self.today)
                 record = call.model_dump(mode="json", exclude=_RECORD_EXCLUDE)
                 mkey = f"{raw.source}/{key}"
@@ -282,6 +298,8 @@ class Ingestor:
                         )
                     )
                     self._known[(raw.source, key)] = (lid, digest, call_id)
+                    if not item.get("partial"):
+                        self._partial.discard((raw.source, key))
                     report.updated += 1
                     dirty.add(call_id)
             if new_calls:
@@ -380,6 +398,8 @@ class Ingestor:
         ).all()
         for p, lid in zip(pending, ids, strict=True):
             self._known[(p.source, p.source_key)] = (lid, p.content_hash, p.call_id)
+            if p.raw.get("partial"):
+                self._partial.add((p.source, p.source_key))
 
     def _store_rejection(self, session: Session, item: Any, reason: str) -> None:
         if isinstance(item, Rejected):

@@ -68,6 +68,8 @@ def classify_failure(failure: Any) -> tuple[str, str]:
         text = str(exc)
         if "robots" in text.lower():
             return "robots", "robots.txt で禁止されています (forbidden by robots.txt)"
+        if "redirections" in text.lower():  # RedirectMiddleware: "max redirections reached"
+            return "redirect_loop", "転送が繰り返されています (max redirections reached)"
         return "ignored", text or "ignored"
     return type(exc).__name__.lower(), str(exc)[:300] or type(exc).__name__
 

@@ -105,6 +105,7 @@ class _Collector:
         self.started_at = datetime.now(UTC)
         self.finished_at: datetime | None = None
         self.start_error: str | None = None
+        self.close_reason: str | None = None
         self.crawler: Any = None
 
     def connect(self, crawler: Any) -> None:
@@ -120,6 +121,7 @@ class _Collector:
 
     def closed(self, spider: Any, reason: str) -> None:
         self.finished_at = datetime.now(UTC)
+        self.close_reason = reason
         self.progress.running.discard(self.spec.name)
 
     def item(self, item: Any, response: Any, spider: Any) -> None:
@@ -141,6 +143,17 @@ class _Collector:
         if self.start_error:
             errors["start"] = errors.get("start", 0) + 1
             samples.append({"kind": "start", "url": "", "message": self.start_error[:300]})
+        if self.close_reason not in (None, "finished"):
+            # Stopped before the end (SIGTERM, Ctrl-C: reason "shutdown"): the list was not
+            # seen whole, so the run must not count as complete (no "no longer listed").
+            errors["stopped"] = errors.get("stopped", 0) + 1
+            samples.append(
+                {
+                    "kind": "stopped",
+                    "url": "",
+                    "message": f"収集が途中で止められました (spider closed: {self.close_reason})",
+                }
+            )
         return SourceRun(
             source=self.spec.name,
             started_at=self.started_at,
