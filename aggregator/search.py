@@ -11,12 +11,14 @@ it was stored as open, and an upcoming call whose start has come is open.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     ColumnElement,
     and_,
@@ -42,6 +44,8 @@ from aggregator.storage.models import CallField, CallHistoryRow, CallRow, Listin
 
 MAX_PER_PAGE = 100
 MAX_QUERY_CHARS = 200
+# The largest amount the databases store (BIGINT): beyond it a query fails with an overflow.
+MAX_AMOUNT = 2**63 - 1
 
 
 class Sort(StrEnum):
@@ -68,6 +72,19 @@ STATUS_LABELS = {"open": "募集中", "upcoming": "募集予定", "closed": "終
 SORT_LABELS = {Sort.DEADLINE: "締切が近い順", Sort.NEW: "新着順", Sort.AMOUNT: "金額が大きい順"}
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Only YYYY-MM-DD: pydantic alone also reads `0` or `1700000000` as a Unix time."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value.strip())):
+        return value.strip() if isinstance(value, str) else value
+    raise PydanticCustomError("date_format", "日付は YYYY-MM-DD の形で指定してください")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class SearchParams(BaseModel):
     """A search, as the URL holds it (`/`, `/api/v1/calls`, feeds and exports alike)."""
 
@@ -77,8 +94,8 @@ class SearchParams(BaseModel):
     field: tuple[str, ...] = ()
     area: str | None = None
     status: StatusFilter = StatusFilter.OPEN
-    deadline_before: date | None = None
-    deadline_after: date | None = None
+    deadline_before: IsoDate | None = None
+    deadline_after: IsoDate | None = None
     within: int | None = Field(default=None, ge=1, le=366)  # deadline within N days
     min_amount: int | None = Field(default=None, ge=0)
     informal_groups_ok: bool | None = None
@@ -283,25 +300,26 @@ def conditions(
     today: date,
     home: Home,
     dialect: str,
-    skip: str | None = None,
+    skip: str | tuple[str, ...] = (),
     session: Session | None = None,
 ) -> list[ColumnElement[bool]]:
-    """WHERE conditions of a search; `skip` leaves one facet out (for its counts).
+    """WHERE conditions of a search; `skip` leaves facets out (for their counts).
 
     With `session`, SQLite keywords are planned by how many calls they match.
     """
+    skips = (skip,) if isinstance(skip, str) else skip
     where: list[ColumnElement[bool]] = []
     if params.q:
         for term in fold(params.q).split():
             where.append(_keyword_condition(term, dialect, session))
-    if params.field and skip != "field":
+    if params.field and "field" not in skips:
         where.append(
             exists().where(CallField.call_id == CallRow.id, CallField.field.in_(params.field))
         )
-    if params.area and skip != "area":
+    if params.area and "area" not in skips:
         values = home.area_values(params.area) or []
         where.append(CallRow.area.in_(values) if values else false())
-    if skip != "status":
+    if "status" not in skips:
         where.append(_status_condition(params.status, today))
     before = params.deadline_before
     if params.within:
@@ -313,11 +331,11 @@ def conditions(
         where.append(CallRow.deadline >= params.deadline_after)
     if params.min_amount is not None:
         where.append(CallRow.max_amount_yen >= params.min_amount)
-    if params.informal_groups_ok is not None and skip != "informal":
+    if params.informal_groups_ok is not None and "informal" not in skips:
         where.append(CallRow.informal_groups_ok.is_(params.informal_groups_ok))
     for cost in params.cost:
         where.append(getattr(CallRow, f"cost_{cost.value}") == "yes")
-    if params.source_kind and skip != "source_kind":
+    if params.source_kind and "source_kind" not in skips:
         where.append(_source_kind_condition(params.source_kind))
     return where
 
@@ -376,12 +394,27 @@ def summary(row: CallRow, status: str, sources: list[dict[str, str | None]]) -> 
     }
 
 
+def _gram_index_only(session: Session, params: SearchParams, dialect: str, on: bool) -> None:
+    """PostgreSQL, a 1–2 character keyword: read it through its GIN index, never a table scan.
+
+    A word in nearly every call (地域) makes the planner prefer a scan that splits every call's
+    text into characters and pairs: 0.3–1 s at 20,000 calls, against 6 ms through the index.
+    Local to the transaction; `on=False` restores the setting after the queries.
+    """
+    if dialect != "postgresql" or not params.q:
+        return
+    if any(len(term) < 3 and term.isalnum() for term in fold(params.q).split()):
+        value = "off" if on else "DEFAULT"
+        session.execute(text(f"SET LOCAL enable_seqscan TO {value}"))
+
+
 def search(
     session: Session, params: SearchParams, *, today: date, home: Home | None = None
 ) -> SearchResult:
     """One page of calls matching `params`, with the total."""
     home = home or Home()
     dialect = session.get_bind().dialect.name
+    _gram_index_only(session, params, dialect, on=True)
     where = conditions(params, today=today, home=home, dialect=dialect, session=session)
     total = session.scalar(select(func.count()).select_from(CallRow).where(*where)) or 0
     # Ids first (from the covering index), then only those rows: sorting whole rows would
@@ -398,6 +431,7 @@ def search(
         row.id: (row, st)
         for row, st in session.execute(select(CallRow, status).where(CallRow.id.in_(ids))).all()
     }
+    _gram_index_only(session, params, dialect, on=False)
     rows = [found[i] for i in ids if i in found]
     sources = _sources_of(session, [row.id for row, _ in rows])
     items = [summary(row, st, sources[row.id]) for row, st in rows]
@@ -410,10 +444,11 @@ def facet_counts(
     """Counts per filter value, each with the other filters of `params` applied."""
     home = home or Home()
     dialect = session.get_bind().dialect.name
+    _gram_index_only(session, params, dialect, on=True)
     counts: dict[str, dict[str, int]] = {}
 
-    def others(facet: str) -> list[ColumnElement[bool]]:
-        return conditions(params, today=today, home=home, dialect=dialect, skip=facet)
+    def others(*facets: str) -> list[ColumnElement[bool]]:
+        return conditions(params, today=today, home=home, dialect=dialect, skip=facets)
 
     where = others("field")
     rows = session.execute(
@@ -424,42 +459,79 @@ def facet_counts(
     )
     counts["field"] = {field: n for field, n in rows}
 
-    where = others("area")
-    by_area = dict(
-        session.execute(
-            select(CallRow.area, func.count()).where(*where).group_by(CallRow.area)
-        ).all()
-    )
+    # Status, one stored status at a time (an index range; with a keyword, PostgreSQL joins it
+    # with the keyword's index, where a query over all statuses reads the whole table): stored
+    # closed is closed whatever the date; the others are split by the date as
+    # `effective_status` does. Grouping every row by that expression cost most of a search
+    # page's time at 100,000 calls.
+    where = others("status")
+    passed = _passed(today)
+    started = and_(CallRow.application_start.is_not(None), CallRow.application_start <= today)
+    by_status = {"open": 0, "upcoming": 0, "closed": 0}
+    for stored in ("closed", "open", "upcoming", None):
+        is_stored = CallRow.status.is_(None) if stored is None else CallRow.status == stored
+        if stored == "closed":
+            n = session.scalar(select(func.count()).select_from(CallRow).where(*where, is_stored))
+            by_status["closed"] += n or 0
+            continue
+        n, n_passed, n_started = session.execute(
+            select(
+                func.count(),
+                func.sum(case((passed, 1), else_=0)),
+                func.sum(case((and_(started, not_(passed)), 1), else_=0)),
+            ).where(*where, is_stored)
+        ).one()
+        n_passed, n_started = n_passed or 0, n_started or 0
+        by_status["closed"] += n_passed
+        if stored == "upcoming":
+            by_status["open"] += n_started
+            by_status["upcoming"] += n - n_passed - n_started
+        else:
+            by_status["open"] += n - n_passed
+    counts["status"] = {**by_status, "all": sum(by_status.values())}
+
+    # Area and 任意団体可 from one grouping: each facet applies the other's filter to it.
+    groups = session.execute(
+        select(CallRow.area, CallRow.informal_groups_ok, func.count())
+        .where(*others("area", "informal"))
+        .group_by(CallRow.area, CallRow.informal_groups_ok)
+    ).all()
+    areas = home.area_values(params.area) if params.area else None
+    wanted = params.informal_groups_ok
+    by_area: dict[str, int] = {}
+    informal = 0
+    for area, ok, n in groups:
+        if wanted is None or ok is wanted:
+            by_area[area] = by_area.get(area, 0) + n
+        if ok is True and (params.area is None or (areas and area in areas)):
+            informal += n
     counts["area"] = {
         key: sum(by_area.get(v, 0) for v in home.area_values(key) or [])
         for key in home.area_choices()
     }
 
-    where = others("status")
-    status = effective_status(today)
-    by_status = dict(
-        session.execute(select(status, func.count()).where(*where).group_by(status)).all()
-    )
-    counts["status"] = {s: by_status.get(s, 0) for s in ("open", "upcoming", "closed")}
-    counts["status"]["all"] = sum(by_status.values())
-
-    where = others("source_kind")
-    counts["source_kind"] = {}
-    for kind in SOURCE_KIND_LABELS:
-        n = session.scalar(
-            select(func.count()).select_from(CallRow).where(*where, _source_kind_condition(kind))
-        )
-        counts["source_kind"][kind.value] = n or 0
-
-    where = others("informal")
-    counts["informal_groups_ok"] = {
-        "true": session.scalar(
-            select(func.count())
-            .select_from(CallRow)
-            .where(*where, CallRow.informal_groups_ok.is_(True))
-        )
-        or 0
+    # Source kinds from one join (read from the (call_id, source) index); a call counts once
+    # per kind (two 財団 listings: one 財団 call).
+    kinds = {
+        kind: names
+        for kind in SOURCE_KIND_LABELS
+        if (names := [name for name, src in SOURCES.items() if src.kind == kind])
     }
+    kind_of = case(
+        *[(ListingRow.source.in_(names), literal(kind.value)) for kind, names in kinds.items()],
+        else_=literal(None),
+    )
+    by_kind = dict(
+        session.execute(
+            select(kind_of, func.count(ListingRow.call_id.distinct()))
+            .join(CallRow, CallRow.id == ListingRow.call_id)
+            .where(*others("source_kind"))
+            .group_by(kind_of)
+        ).all()
+    )
+    counts["source_kind"] = {kind.value: by_kind.get(kind.value, 0) for kind in SOURCE_KIND_LABELS}
+    counts["informal_groups_ok"] = {"true": informal}
+    _gram_index_only(session, params, dialect, on=False)
     return counts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aggregator.settings import Settings
 from aggregator.storage.db import make_engine
 from api.auth import SessionMiddleware, SignInRequired, csrf_token, sign_in_url
-from api.deps import InvalidParameter
+from api.deps import InvalidParameter, japanese_message
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
                 "param": next(
                     (str(p) for p in reversed(e["loc"]) if isinstance(p, str)), "request"
                 ),
-                "message": e["msg"],
+                "message": japanese_message(e),
             }
             for e in exc.errors()
         ]
@@ -99,7 +100,10 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
         if _wants_json(request):
             return JSONResponse(
                 status_code=exc.status_code,
-                content={"error": _error_name(exc.status_code), "message": str(exc.detail)},
+                content={
+                    "error": _error_name(exc.status_code),
+                    "message": _json_error_message(exc.status_code, str(exc.detail)),
+                },
                 headers=getattr(exc, "headers", None),
             )
         from api.pages import error_page
@@ -142,6 +146,23 @@ def _page_context(request: Request) -> dict:
         "viewer": getattr(request.state, "viewer", None),
         "csrf_token": csrf_token(request) if hasattr(request.state, "anon") else "",
     }
+
+
+_JSON_ERROR_MESSAGES = {
+    404: "この URL にはお答えできるものがありません。",
+    405: "この URL はこの HTTP メソッドでは使えません。",
+}
+
+
+def _json_error_message(status: int, detail: str) -> str:
+    """`detail`, unless it is Starlette's English phrase ("Not Found"): then Japanese."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    if detail and detail != phrase:
+        return detail
+    return _JSON_ERROR_MESSAGES.get(status, "リクエストを処理できませんでした。")
 
 
 def _error_name(status: int) -> str:

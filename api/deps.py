@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
@@ -14,10 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from aggregator.fields import FIELDS
 from aggregator.search import (
+    MAX_AMOUNT,
     MAX_PER_PAGE,
     Cost,
     Home,
+    IsoDate,
     SearchParams,
     Sort,
     StatusFilter,
@@ -29,6 +33,12 @@ from aggregator.sources import SourceKind
 logger = logging.getLogger(__name__)
 
 
+# The 20 field slugs as a type: `/openapi.json` lists them, and FastAPI refuses any other.
+FieldSlug = Literal[tuple(FIELDS)]  # type: ignore[valid-type]
+# Keywords without NUL (the databases refuse it), said in `/openapi.json` as a pattern.
+NO_NUL = r"^[^\x00]*$"
+
+
 class InvalidParameter(ValueError):
     """A query parameter that cannot be read: answered with 422 and a message naming it."""
 
@@ -36,6 +46,43 @@ class InvalidParameter(ValueError):
         self.errors = errors
         names = ", ".join(dict.fromkeys(str(e["param"]) for e in errors))
         super().__init__(f"invalid query parameter: {names}")
+
+
+_RULES = {
+    "greater_than_equal": "{ge} 以上にしてください",
+    "greater_than": "{gt} より大きくしてください",
+    "less_than_equal": "{le} 以下にしてください",
+    "less_than": "{lt} より小さくしてください",
+    "int_parsing": "整数で指定してください",
+    "int_type": "整数で指定してください",
+    "int_from_float": "整数で指定してください",
+    "bool_parsing": "true か false で指定してください",
+    "bool_type": "true か false で指定してください",
+    "string_too_long": "{max_length} 文字以内にしてください",
+    "enum": "{expected} のいずれかを指定してください",
+    "literal_error": "{expected} のいずれかを指定してください",
+    "missing": "指定してください",
+}
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+def japanese_message(error: Mapping[str, Any]) -> str:
+    """A pydantic validation error said in Japanese: what the value should be."""
+    kind = str(error.get("type", ""))
+    ctx = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    if "expected" in ctx:  # "'open', 'upcoming', 'closed' or 'all'"
+        ctx["expected"] = ctx["expected"].replace(" or ", ", ")
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NO_NUL:
+        return "NUL 文字は使えません"
+    if kind in _RULES:
+        try:
+            return _RULES[kind].format(**ctx)
+        except KeyError:
+            pass
+    if kind.startswith("date"):
+        return "日付は YYYY-MM-DD の形で指定してください"
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return message if _JAPANESE.search(message) else "値を読み取れませんでした"
 
 
 def get_settings(request: Request) -> Settings:
@@ -120,7 +167,7 @@ def _validated(data: dict[str, Any]) -> SearchParams:
             [
                 {
                     "param": e["loc"][0] if e["loc"] else "query",
-                    "message": e["msg"],
+                    "message": japanese_message(e),
                     "value": None if not e["loc"] else _text(data.get(e["loc"][0])),
                 }
                 for e in exc.errors(include_url=False)
@@ -137,10 +184,13 @@ SearchDep = Annotated[SearchParams, Depends(get_search)]
 
 def get_search_api(
     q: Annotated[
-        str | None, Query(max_length=200, description="キーワード。空白で区切ると全語を含むもの")
+        str | None,
+        Query(
+            max_length=200, pattern=NO_NUL, description="キーワード。空白で区切ると全語を含むもの"
+        ),
     ] = None,
     field: Annotated[
-        list[str], Query(description="活動分野のスラッグ（繰り返し可）。例: children_youth")
+        list[FieldSlug], Query(description="活動分野のスラッグ（繰り返し可）。例: children_youth")
     ] = [],  # noqa: B006 (FastAPI copies defaults)
     area: Annotated[
         str | None,
@@ -149,12 +199,14 @@ def get_search_api(
     status: Annotated[StatusFilter, Query(description="open | upcoming | closed | all")] = (
         StatusFilter.OPEN
     ),
-    deadline_before: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
-    deadline_after: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    deadline_before: Annotated[IsoDate | None, Query(description="YYYY-MM-DD")] = None,
+    deadline_after: Annotated[IsoDate | None, Query(description="YYYY-MM-DD")] = None,
     within: Annotated[
         int | None, Query(ge=1, le=366, description="締切まで N 日以内（今日から）")
     ] = None,
-    min_amount: Annotated[int | None, Query(ge=0, description="上限額の下限（円）")] = None,
+    min_amount: Annotated[
+        int | None, Query(ge=0, le=MAX_AMOUNT, description="上限額の下限（円）")
+    ] = None,
     informal_groups_ok: Annotated[bool | None, Query(description="任意団体も応募できる")] = None,
     cost: Annotated[
         list[Cost], Query(description="対象経費: personnel | honoraria | rent（繰り返し可）")

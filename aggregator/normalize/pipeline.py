@@ -14,6 +14,16 @@ from aggregator.normalize.text import normalize_text
 from aggregator.record import GrantCall, RawCall
 from aggregator.sources import source_info
 
+# Real titles and funders' names are short (the longest seen: 45 and 25 characters); a page
+# that puts a whole article (or 200,000 characters) there must not blow up every page, feed,
+# export and mail that shows the call. The full text stays in the listing's raw text.
+MAX_TITLE_CHARS = 200
+MAX_ORGANIZER_CHARS = 100
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
 
 def normalize_call(raw: RawCall, *, today: date | None = None) -> GrantCall:
     """Normalize one raw call; `today` decides the status from dates (None: the word only)."""
@@ -73,8 +83,8 @@ def normalize_call(raw: RawCall, *, today: date | None = None) -> GrantCall:
 
     return GrantCall(
         id=raw.id,
-        title=title or body.strip().split("\n", 1)[0][:60],
-        organizer=normalize_text(raw.organizer).strip() or None if raw.organizer else None,
+        title=_capped(title, MAX_TITLE_CHARS) or body.strip().split("\n", 1)[0][:60],
+        organizer=_capped(normalize_text(raw.organizer or "").strip(), MAX_ORGANIZER_CHARS) or None,
         source=raw.source,
         source_url=raw.url,
         deadline=dl.deadline,

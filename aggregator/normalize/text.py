@@ -21,7 +21,14 @@ _MAP: dict[str, str] = {
 # str.translate with a dict is slow on non-ASCII text (~20 µs/KB); a character class finds the
 # few characters to map much faster, and most texts have none or a handful.
 _MAP_RE = re.compile("[" + re.escape("".join(_MAP)) + "]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters (C0 but tab and line breaks, DEL, C1), bidirectional overrides, embeddings,
+# isolates and marks (crawled text could reorder how a page shows it), lone surrogates and the
+# noncharacters U+FFFE/U+FFFF: none has a meaning in a call, and pages, XML and spreadsheets
+# must not receive them.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufffe\uffff]"
+)
 _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")
 # A run of spaces that may sit inside a date: "2026 年 7 月 1 日 (水)". The pattern starts with
 # the literal space so the scan is fast; `_date_space` decides from the characters around it.

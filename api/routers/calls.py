@@ -7,22 +7,37 @@ contract down for `/openapi.json` and check every answer against it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from aggregator.fields import FIELDS
 from aggregator.offers import OFFER_KINDS, search_offers
-from aggregator.search import MAX_PER_PAGE, SearchParams, SearchResult, call_detail, search
-from api.deps import ApiSearchDep, HomeDep, InvalidParameter, SessionDep, SettingsDep, TodayDep
+from aggregator.search import (
+    MAX_AMOUNT,
+    MAX_PER_PAGE,
+    SearchParams,
+    SearchResult,
+    call_detail,
+    search,
+)
+from api.deps import (
+    NO_NUL,
+    ApiSearchDep,
+    FieldSlug,
+    HomeDep,
+    InvalidParameter,
+    SessionDep,
+    SettingsDep,
+    TodayDep,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
 
-# Largest values the databases store (BIGINT amounts, INTEGER ids): beyond them a query would
-# fail with an overflow instead of simply matching nothing.
-MAX_AMOUNT = 2**63 - 1
+# Largest id the databases store (INTEGER): beyond it a query would fail with an overflow
+# instead of simply matching nothing. Amounts: `aggregator.search.MAX_AMOUNT`.
 MAX_ID = 2**31 - 1
+OfferKind = Literal[tuple(OFFER_KINDS)]  # type: ignore[valid-type]
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -32,7 +47,7 @@ class ErrorPublic(BaseModel):
     """An error: `error` is a machine word, `message` names what was wrong."""
 
     error: str = Field(examples=["invalid_parameter"])
-    message: str = Field(examples=["per_page: Input should be less than or equal to 100"])
+    message: str = Field(examples=["per_page: 100 以下にしてください"])
     errors: list[dict[str, Any]] | None = None
 
 
@@ -255,25 +270,17 @@ def list_offers(
     settings: SettingsDep,
     today: TodayDep,
     home: HomeDep,
-    q: Annotated[str | None, Query(max_length=200, description="キーワード")] = None,
-    field: Annotated[list[str], Query(description="活動分野のスラッグ（繰り返し可）")] = [],  # noqa: B006
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="キーワード")
+    ] = None,
+    field: Annotated[list[FieldSlug], Query(description="活動分野のスラッグ（繰り返し可）")] = [],  # noqa: B006
     area: Annotated[
         str | None, Query(description="national | prefecture | municipality | reachable")
     ] = None,
-    kind: Annotated[list[str], Query(description="支援の種類（繰り返し可）")] = [],  # noqa: B006
+    kind: Annotated[list[OfferKind], Query(description="支援の種類（繰り返し可）")] = [],  # noqa: B006
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
 ) -> dict[str, Any]:
-    errors = []
-    if q and "\x00" in q:
-        errors.append({"param": "q", "message": "NUL 文字は使えません", "value": None})
-    if bad := [f for f in field if f not in FIELDS]:
-        errors.append({"param": "field", "message": "unknown field", "value": bad})
-    if bad := [k for k in kind if k not in OFFER_KINDS]:
-        message = f"unknown kind; one of {', '.join(OFFER_KINDS)}"
-        errors.append({"param": "kind", "message": message, "value": bad})
-    if errors:
-        raise InvalidParameter(errors)
     total, rows = search_offers(
         session,
         q=(q or "").strip() or None,

@@ -192,8 +192,9 @@ def export_csv(
 
 def _xlsx_cell(value: Any) -> Any:
     if isinstance(value, str):
-        # Control characters make openpyxl refuse the whole workbook.
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
+        # Control characters make openpyxl refuse the whole workbook. Removing them may bring a
+        # formula character to the front ("\x01=1+1"): neutralized again after.
+        return neutralized(ILLEGAL_CHARACTERS_RE.sub("", value))
     return value
 
 
