@@ -88,6 +88,282 @@ def db_current() -> None:
         sys.exit(1)
 
 
+# Tables whose rows `db backup` and `db restore` count, so a copy can be compared with its source.
+_COUNTED_TABLES = ("calls", "listings", "users", "groups", "outbox", "source_runs")
+_SQLITE_MAGIC, _PG_DUMP_MAGIC = b"SQLite format 3\x00", b"PGDMP"
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path())
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With a folder as TARGET: then delete all but the newest N kyodo-* backups in it.",
+)
+def db_backup(target: str, keep: int | None) -> None:
+    """Back up the database at KYODO_DATABASE_URL to TARGET, while kyodo keeps running.
+
+    TARGET is a new file, or a folder that gets kyodo-YYYYMMDD-HHMMSS.db (SQLite: SQLite's
+    backup API in one read transaction, then integrity_check) or .dump (PostgreSQL: pg_dump's
+    custom format, which needs pg_dump on this host). The file is readable by its owner only.
+    Prints the row counts of what was copied; `kyodo db restore` prints the same.
+    """
+    import os
+    from pathlib import Path
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    settings = _settings()
+    url = settings.database_url
+    postgres = _is_postgres(url)
+    folder = Path(target) if Path(target).is_dir() else None
+    if folder is None and keep is not None:
+        raise click.UsageError("--keep はフォルダを指定したときに使えます (--keep needs a folder)")
+    path = Path(target)
+    if folder is not None:
+        stamp = datetime.now(ZoneInfo(settings.timezone)).strftime("%Y%m%d-%H%M%S")
+        suffix = "dump" if postgres else "db"
+        path, number = folder / f"kyodo-{stamp}.{suffix}", 1
+        while path.exists():  # two backups within one second
+            number += 1
+            path = folder / f"kyodo-{stamp}-{number}.{suffix}"
+    if path.exists():
+        raise click.ClickException(f"既にあります。上書きはしません (exists): {path}")
+    part = path.with_name(f".{path.name}.part")
+    try:
+        os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(part, 0o600)  # personal data: addresses, password hashes
+        if postgres:
+            counts = _pg_dump(url, part)
+        else:
+            _sqlite_copy(_sqlite_file(url), part)
+            counts = _row_counts(f"sqlite:///{part}")
+        os.replace(part, path)
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, OSError | SQLAlchemyError):
+            message = f"バックアップできませんでした (backup failed): {exc}"
+            raise click.ClickException(message) from exc
+        raise
+    size = path.stat().st_size / 1e6
+    click.echo(f"バックアップしました: {path} ({size:.1f} MB)")
+    click.echo(_counts_line(counts))
+    if folder is not None and keep is not None:
+        # Only the files named by this command (kyodo-2026…), oldest first.
+        backups = [*folder.glob("kyodo-[0-9]*.db"), *folder.glob("kyodo-[0-9]*.dump")]
+        for old in sorted(backups, key=lambda p: (p.stat().st_mtime, p.name))[:-keep]:
+            old.unlink()
+            click.echo(f"古いバックアップを削除しました: {old}")
+
+
+@db.command("restore")
+@click.argument("backup", type=click.Path(exists=True, dir_okay=False))
+def db_restore(backup: str) -> None:
+    """Restore BACKUP (made by `kyodo db backup`) into a new database at KYODO_DATABASE_URL.
+
+    SQLite: the file must not exist yet. PostgreSQL: the database must exist and be empty
+    (createdb); tables are owned by the user in the URL. Nothing existing is overwritten.
+    Prints the schema revision and the row counts, to compare with the backup's.
+    """
+    import os
+    from pathlib import Path
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.storage.db import current_revision, head_revision
+
+    settings = _settings()
+    url = settings.database_url
+    source = Path(backup)
+    with source.open("rb") as fh:
+        magic = fh.read(len(_SQLITE_MAGIC))
+    try:
+        if _is_postgres(url):
+            if not magic.startswith(_PG_DUMP_MAGIC):
+                raise click.ClickException(
+                    "PostgreSQL のバックアップ（.dump）ではありません "
+                    f"(not a pg_dump file): {source}"
+                )
+            _pg_restore(url, source)
+        else:
+            if magic != _SQLITE_MAGIC:
+                raise click.ClickException(
+                    f"SQLite のバックアップ（.db）ではありません (not an SQLite file): {source}"
+                )
+            path = _sqlite_file(url)
+            for existing in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if existing.exists():
+                    raise click.ClickException(
+                        f"既にあります。上書きはしません。別の場所へ移してから実行してください "
+                        f"(exists, not overwritten): {existing}"
+                    )
+            part = path.with_name(f".{path.name}.part")
+            try:
+                os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                _sqlite_copy(source, part)
+                os.replace(part, path)
+            finally:
+                part.unlink(missing_ok=True)
+        revision, head = current_revision(url), head_revision()
+        counts = _row_counts(url)
+    except (OSError, SQLAlchemyError) as exc:
+        raise click.ClickException(f"復元できませんでした (restore failed): {exc}") from exc
+    click.echo(f"復元しました: {source} → {_safe_url(url)} (revision {revision})")
+    click.echo(_counts_line(counts))
+    if revision != head:
+        click.echo(
+            f"スキーマが古い版です（{revision}、最新は {head}）。"
+            "kyodo db upgrade を実行してください"
+        )
+
+
+def _is_postgres(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def _sqlite_file(url: str):
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise click.ClickException(f"SQLite のファイルの URL ではありません: {url}")
+    return Path(database).expanduser().resolve()
+
+
+def _sqlite_copy(source, dest) -> None:
+    """`source` copied into the empty file `dest` as one snapshot, then checked."""
+    import sqlite3
+
+    if not source.is_file():
+        raise click.ClickException(f"データベースのファイルがありません (no such file): {source}")
+    src, dst = sqlite3.connect(source, timeout=10), sqlite3.connect(dest)
+    try:
+        # pages=-1: the whole file in one step, so in one read transaction, which in WAL mode
+        # never blocks writers (a step-by-step copy restarts whenever another process writes).
+        src.backup(dst, pages=-1)
+        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        problems = [row[0] for row in dst.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise click.ClickException(f"コピーが壊れています (integrity_check): {problems[:5]}")
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"SQLite のエラー (sqlite error): {exc}") from exc
+    finally:
+        dst.close()
+        src.close()
+
+
+def _pg_client(url: str) -> tuple[dict, str, dict[str, str]]:
+    """psycopg's connection arguments, a libpq conninfo without the password for pg_dump and
+    pg_restore, and their environment (the password in PGPASSWORD, off the command line)."""
+    import os
+
+    from psycopg.conninfo import make_conninfo
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    _, params = parsed.get_dialect()().create_connect_args(parsed)
+    params = {k: str(v) for k, v in params.items() if k != "context" and v is not None}
+    conninfo = make_conninfo(**{k: v for k, v in params.items() if k != "password"})
+    env = dict(os.environ)
+    if "password" in params:
+        env["PGPASSWORD"] = params["password"]
+    return params, conninfo, env
+
+
+def _pg_tool(name: str, args: list[str], env: dict[str, str]) -> None:
+    import shutil
+    import subprocess
+
+    program = shutil.which(name)
+    if program is None:
+        raise click.ClickException(
+            f"{name} がありません。postgresql-client（サーバーと同じか新しい版）を入れてください "
+            f"({name} not found: install postgresql-client)"
+        )
+    done = subprocess.run([program, *args], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise click.ClickException(f"{name} が失敗しました (failed): {done.stderr.strip()}")
+
+
+def _pg_dump(url: str, dest) -> dict[str, int]:
+    """pg_dump into `dest`; the row counts are read in the very snapshot pg_dump copies."""
+    import psycopg
+
+    connect, conninfo, env = _pg_client(url)
+    try:
+        with psycopg.connect(**connect) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            names = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                )
+            }
+            counts = {
+                name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                for name in _COUNTED_TABLES
+                if name in names
+            }
+            dump = ["--format=custom", f"--snapshot={snapshot}", f"--file={dest}"]
+            _pg_tool("pg_dump", [*dump, f"--dbname={conninfo}"], env)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"データベースのエラー (database error): {exc}") from exc
+    _pg_tool("pg_restore", ["--list", str(dest)], env)  # the archive reads back
+    return counts
+
+
+def _pg_restore(url: str, source) -> None:
+    _, conninfo, env = _pg_client(url)
+    if _table_names(url):
+        raise click.ClickException(
+            "復元先のデータベースにテーブルがあります。上書きはしません。createdb で作った空の"
+            f"データベースを指定してください (not empty): {_safe_url(url)}"
+        )
+    # --no-owner: tables belong to the user in the URL; --no-comments: pg_trgm's comment
+    # belongs to whoever created the extension, and kyodo's tables have none.
+    restore = ["--no-owner", "--no-comments", "--exit-on-error", "--single-transaction"]
+    _pg_tool("pg_restore", [*restore, f"--dbname={conninfo}", str(source)], env)
+
+
+def _table_names(url: str) -> set[str]:
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)  # not make_engine: no pragmas written into a fresh copy
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _row_counts(url: str) -> dict[str, int]:
+    """Rows of the tables `db backup` and `db restore` report."""
+    from sqlalchemy import create_engine, func, select, table
+
+    names = _table_names(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: conn.scalar(select(func.count()).select_from(table(name)))
+                for name in _COUNTED_TABLES
+                if name in names
+            }
+    finally:
+        engine.dispose()
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return "件数: " + " / ".join(f"{name} {count}" for name, count in counts.items())
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
