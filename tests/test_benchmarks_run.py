@@ -125,3 +125,65 @@ def test_digest_benchmark_builds_and_sends_every_digest_once() -> None:
     assert figures["received"] == figures["sent"] == figures["outbox_rows"]
     assert figures["duplicate_message_ids"] == 0 and figures["failed"] == 0
     assert all(figures["checks"].values()), figures["checks"]
+
+
+def test_load_benchmark_serves_searches_while_a_writer_ingests() -> None:
+    # A tiny run: real kyodo serve, locust in its own process, kyodo ingest batches alongside.
+    tiny = ["--calls", "2000", "--users", "5", "--seconds", "5", "--writer-batch", "50"]
+    result = subprocess.run(
+        [sys.executable, "bench/load", *tiny, "--with-writer", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert "machine:" in result.stdout and "load average before the run:" in result.stdout
+    for line in ("overall: errors", "/: p95", "/api/v1/calls: p95", "writer: errors"):
+        assert line in result.stdout, line
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["backend"] == "sqlite" and figures["calls"] == 2000
+    assert figures["with_writer"] and figures["users"] == 5
+    for endpoint in ("/", "/api/v1/calls"):
+        fig = figures["by_endpoint"][endpoint]
+        assert fig["requests"] > 0, endpoint
+        assert 0 < fig["p50_ms"] <= fig["p95_ms"] <= fig["p99_ms"] <= fig["max_ms"]
+    overall = figures["overall"]
+    assert overall["requests"] == sum(f["requests"] for f in figures["by_endpoint"].values())
+    # The error count is reported, and agrees with locust's own tally (whose CSV can miss the
+    # last requests of the run).
+    assert isinstance(overall["errors"], int)
+    tally = figures["locust_summary"]["Aggregated"]
+    assert 0.7 * overall["requests"] <= tally["requests"] <= overall["requests"]
+    assert tally["failures"] <= overall["errors"]
+    writer = figures["writer"]
+    assert writer["batches_during_load"] >= 1 and writer["listings_written"] >= 50
+    assert writer["errors"] == []
+    assert figures["targets"]["overall: errors"]["target"] == "0"
+
+
+def test_bench_all_knows_every_benchmark_and_tabulates_one(tmp_path: Path) -> None:
+    listed = subprocess.run(
+        [sys.executable, "bench/all", "--list"], cwd=REPO, capture_output=True, text=True
+    )
+    names = {line.split()[0] for line in listed.stdout.splitlines()}
+    programs = {p.name for p in (REPO / "bench").iterdir() if (p / "__main__.py").exists()}
+    assert names == programs - {"all"}, names  # every bench/ program runs under bench/all
+    for both in ("search_latency", "digest_speed", "load"):
+        assert f"{both} postgresql" in listed.stdout and f"{both} sqlite" in listed.stdout
+    out = tmp_path / "RESULTS.md"
+    only = ["--only", "normalize_accuracy dev"]
+    result = subprocess.run(
+        [sys.executable, "bench/all", "--quick", *only, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "machine:" in result.stdout and "date:" in result.stdout
+    table = out.read_text(encoding="utf-8")
+    assert "| benchmark | figure | value | target | result |" in table
+    assert "| normalize_accuracy dev" in table and "| deadline | " in table
+    assert "PASS" in table and "FAIL" not in table
+    assert "`python bench/normalize_accuracy --set dev --json`" in table

@@ -42,6 +42,11 @@ def make_engine(url: str, **kwargs) -> Engine:
                     f"データベースのフォルダがありません: {parent} "
                     "(folder for the SQLite file does not exist)"
                 )
+            # No cap on connections (a file's are cheap): the web app's threads (40) keep their
+            # connection until the answer is serialized in another thread; with 15 at most, a
+            # site under more than ~55 requests at once deadlocked until the pool's 30 s
+            # timeout failed them (bench/load, 100 users).
+            kwargs.setdefault("max_overflow", -1)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

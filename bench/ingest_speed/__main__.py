@@ -8,6 +8,7 @@ same listings again (all unchanged), and prints times and peak memory (RSS).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import resource
 import sys
@@ -100,6 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listings", type=int, default=100_000)
     parser.add_argument("--database-url", default=None, help="an empty, upgraded-or-new database")
+    parser.add_argument("--json", action="store_true", help="end with the figures as JSON")
     args = parser.parse_args()
 
     n = args.listings
@@ -120,6 +122,17 @@ def main() -> int:
     print(f"first ingest: {t1 - t0:.1f} s ({n / (t1 - t0):,.0f} listings/s); {first.as_dict()}")
     print(f"unchanged re-run: {t2 - t1:.1f} s; {second.as_dict()}")
     print(f"peak memory (RSS): {peak_rss_mib():.0f} MiB")
+    if args.json:
+        figures = {
+            "backend": backend,
+            "listings": n,
+            "first_seconds": round(t1 - t0, 1),
+            "rerun_seconds": round(t2 - t1, 1),
+            "peak_rss_mib": round(peak_rss_mib()),
+            "first": first.as_dict(),
+            "rerun": second.as_dict(),
+        }
+        print(json.dumps(figures))
     return 0
 
 

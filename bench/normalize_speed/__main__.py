@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=1000, help="bytes of UTF-8 text per call")
     parser.add_argument("--cli", action="store_true", help="also time `kyodo normalize`")
+    parser.add_argument("--json", action="store_true", help="end with the figures as JSON")
     args = parser.parse_args()
 
     rng = random.Random(20261128)
@@ -123,6 +124,7 @@ def main() -> int:
         f"normalize_call, one process: {len(raws) / wall:,.0f} calls/s "
         f"({wall:.1f} s wall, {cpu:.1f} s CPU, {wall / len(raws) * 1e6:.0f} µs/call)"
     )
+    figures = {"calls": len(raws), "normalize_call_per_s": round(len(raws) / wall)}
     if args.cli:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "calls.jsonl"
@@ -144,6 +146,9 @@ def main() -> int:
             f"kyodo normalize (JSON lines in and out, process start included): "
             f"{len(calls) / wall:,.0f} calls/s ({wall:.1f} s)"
         )
+        figures["cli_per_s"] = round(len(calls) / wall)
+    if args.json:
+        print(json.dumps(figures))
     return 0
 
 
