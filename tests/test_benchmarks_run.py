@@ -139,7 +139,7 @@ def test_load_benchmark_serves_searches_while_a_writer_ingests() -> None:
         timeout=300,
     )
     assert "machine:" in result.stdout and "load average before the run:" in result.stdout
-    for line in ("overall: errors", "/: p95", "/api/v1/calls: p95", "writer: errors"):
+    for line in ("overall: errors", "/: p95", "/api/v1/calls: p95", "writer: listings written"):
         assert line in result.stdout, line
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["backend"] == "sqlite" and figures["calls"] == 2000
@@ -156,9 +156,11 @@ def test_load_benchmark_serves_searches_while_a_writer_ingests() -> None:
     tally = figures["locust_summary"]["Aggregated"]
     assert 0.7 * overall["requests"] <= tally["requests"] <= overall["requests"]
     assert tally["failures"] <= overall["errors"]
+    # One real kyodo ingest committed listings while the users searched, and finished cleanly.
     writer = figures["writer"]
-    assert writer["batches_during_load"] >= 1 and writer["listings_written"] >= 50
-    assert writer["errors"] == []
+    assert writer["listings_written_during_load"] > 0, writer
+    assert writer["exit"] == 0 and writer["errors"] == []
+    assert writer["ingest_counts"]["inserted"] >= writer["new_listings_committed_during_load"]
     assert figures["targets"]["overall: errors"]["target"] == "0"
 
 
