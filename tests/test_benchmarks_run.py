@@ -12,6 +12,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`python bench/NAME ARGS` from the repository root; fails the test on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, check=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
 # Regression floors, a little under the figures in the README: a change that makes the
 # normalizer read deadlines or amounts worse fails here.
 FLOORS = {
@@ -27,13 +36,7 @@ FLOORS = {
 
 
 def test_accuracy_on_the_development_set() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/normalize_accuracy", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = bench("bench/normalize_accuracy", "--json")
     figures = json.loads(result.stdout)
     assert figures["calls"] >= 200
     for attr, floor in FLOORS.items():
@@ -41,25 +44,13 @@ def test_accuracy_on_the_development_set() -> None:
 
 
 def test_speed_benchmark_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/normalize_speed", "--calls", "300"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = bench("bench/normalize_speed", "--calls", "300")
     assert "calls/s" in result.stdout
     assert "machine:" in result.stdout
 
 
 def test_dedupe_accuracy_on_the_labelled_pairs() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/dedupe_accuracy", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = bench("bench/dedupe_accuracy", "--json")
     figures = json.loads(result.stdout)
     assert figures["labelled"]["tp"] + figures["labelled"]["fn"] >= 60
     assert figures["labelled"]["precision"] >= 0.98
@@ -69,13 +60,7 @@ def test_dedupe_accuracy_on_the_labelled_pairs() -> None:
 def test_crawl_benchmark_reads_every_page_of_a_large_site() -> None:
     # 504 pages: 24 list pages, more than the CANPAN spider's own limit of 20, so this also
     # checks KYODO_CRAWL_MAX_PAGES.
-    result = subprocess.run(
-        [sys.executable, "bench/crawl_speed", "--pages", "504"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = bench("bench/crawl_speed", "--pages", "504")
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["listings"] == 480 and figures["partial"] == 0
     assert figures["requests_served"] == 505  # every page once, plus robots.txt
@@ -83,13 +68,8 @@ def test_crawl_benchmark_reads_every_page_of_a_large_site() -> None:
 
 
 def test_search_latency_benchmark_runs_over_http() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/search_latency", "--calls", "2000", "--repeat", "1", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
+    result = bench(
+        "bench/search_latency", "--calls", "2000", "--repeat", "1", "--json", timeout=300
     )
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["backend"] == "sqlite" and figures["calls"] == 2000
@@ -105,14 +85,7 @@ def test_search_latency_benchmark_runs_over_http() -> None:
 
 
 def test_digest_benchmark_builds_and_sends_every_digest_once() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/digest_speed", "--groups", "30", "--calls", "300", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    result = bench("bench/digest_speed", "--groups", "30", "--calls", "300", "--json", timeout=300)
     figures = json.loads(result.stdout.splitlines()[-1])
     assert "machine:" in result.stdout
     for line in ("build: time", "build: groups / s", "send: mails / s", "send: received"):
@@ -130,14 +103,7 @@ def test_digest_benchmark_builds_and_sends_every_digest_once() -> None:
 def test_load_benchmark_serves_searches_while_a_writer_ingests() -> None:
     # A tiny run: real kyodo serve, locust in its own process, kyodo ingest batches alongside.
     tiny = ["--calls", "2000", "--users", "5", "--seconds", "5", "--writer-batch", "50"]
-    result = subprocess.run(
-        [sys.executable, "bench/load", *tiny, "--with-writer", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    result = bench("bench/load", *tiny, "--with-writer", "--json", timeout=300)
     assert "machine:" in result.stdout and "load average before the run:" in result.stdout
     for line in ("overall: errors", "/: p95", "/api/v1/calls: p95", "writer: listings written"):
         assert line in result.stdout, line
@@ -175,14 +141,7 @@ def test_bench_all_knows_every_benchmark_and_tabulates_one(tmp_path: Path) -> No
         assert f"{both} postgresql" in listed.stdout and f"{both} sqlite" in listed.stdout
     out = tmp_path / "RESULTS.md"
     only = ["--only", "normalize_accuracy dev"]
-    result = subprocess.run(
-        [sys.executable, "bench/all", "--quick", *only, "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    result = bench("bench/all", "--quick", *only, "--out", str(out), timeout=120)
     assert "machine:" in result.stdout and "date:" in result.stdout
     table = out.read_text(encoding="utf-8")
     assert "| benchmark | figure | value | target | result |" in table

@@ -36,6 +36,7 @@ from aggregator.fields import FIELDS  # noqa: E402
 from aggregator.searchtext import search_columns  # noqa: E402
 from aggregator.storage import make_engine, upgrade_database  # noqa: E402
 from aggregator.storage.models import CallField, CallRow, ListingRow  # noqa: E402
+from bench._keywords import ONE_CHAR, THREE_PLUS, TWO_CHARS  # noqa: E402
 from bench._machine import machine_line  # noqa: E402
 from bench._pg import PostgresCluster, pg_bindir  # noqa: E402
 
@@ -190,25 +191,9 @@ def _flush(conn, calls: list, fields: list, listings: list) -> None:
 def searches() -> list[tuple[str, dict]]:
     """50 typical searches: (kind, query parameters)."""
     out: list[tuple[str, dict]] = []
-    for q in ["子", "食", "森", "海", "会", "祭", "農", "犬"]:
-        out.append(("1 char", {"q": q}))
-    for q in ["福祉", "環境", "防災", "子育", "高齢", "教室", "清掃", "地域", "商店", "就労"]:
-        out.append(("2 chars", {"q": q}))
-    for q in [
-        "子ども食堂",
-        "まちづくり",
-        "ボランティア",
-        "障害者",
-        "地域福祉",
-        "日本語教室",
-        "伝統芸能",
-        "コドモ食堂",
-        "さくら財団",
-        "防犯パトロール",
-        "NPOの基盤",
-        "多文化共生",
-    ]:
-        out.append(("3+ chars", {"q": q}))
+    out += [("1 char", {"q": q}) for q in ONE_CHAR]
+    out += [("2 chars", {"q": q}) for q in TWO_CHARS]
+    out += [("3+ chars", {"q": q}) for q in THREE_PLUS]
     filters = [
         {},
         {"field": "children_youth"},
