@@ -11,6 +11,7 @@ it was stored as open, and an upcoming call whose start has come is open.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,13 +35,16 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from aggregator.fields import FIELDS
 from aggregator.programs import pattern
+from aggregator.searchindex import Loading, SearchIndex, Unsupported
 from aggregator.searchtext import fold
 from aggregator.sources import SOURCE_KIND_LABELS, SOURCES, SourceKind
 from aggregator.storage.models import CallField, CallHistoryRow, CallRow, ListingRow
+
+log = logging.getLogger(__name__)
 
 MAX_PER_PAGE = 100
 MAX_QUERY_CHARS = 200
@@ -377,6 +381,21 @@ def _sources_of(session: Session, ids: list[int]) -> dict[int, list[dict[str, st
     return out
 
 
+# The columns `summary` reads (besides `fields`, loaded with the call).
+_SUMMARY_COLUMNS = (
+    "id",
+    "title",
+    "organizer",
+    "deadline",
+    "deadline_kind",
+    "max_amount_yen",
+    "area",
+    "source_url",
+    "status",
+    "application_start",
+)
+
+
 def summary(row: CallRow, status: str, sources: list[dict[str, str | None]]) -> dict[str, Any]:
     """A call as the list API gives it (the contract of `GET /api/v1/calls`)."""
     return {
@@ -408,30 +427,74 @@ def _gram_index_only(session: Session, params: SearchParams, dialect: str, on: b
         session.execute(text(f"SET LOCAL enable_seqscan TO {value}"))
 
 
+def keyword_ids_query(term: str, dialect: str) -> tuple[Any, ...]:
+    """Arguments of `Connection.execute` for the ids of the calls matching one folded keyword,
+    through the same index `conditions` uses (the in-memory search index's first read)."""
+    table = _fts_table(term) if dialect == "sqlite" else None
+    if table:
+        statement = text(f"SELECT rowid FROM {table} WHERE {table} MATCH :phrase")
+        return (statement, {"phrase": _fts_phrase(term)})
+    return (select(CallRow.id).where(_keyword_condition(term, dialect, None)),)
+
+
+def _indexed(index: SearchIndex | None, method: str, *args: Any, **kwargs: Any) -> Any:
+    """`index.<method>(…)`, or None when there is no index or it cannot answer (then SQL)."""
+    if index is None:
+        return None
+    try:
+        return getattr(index, method)(*args, **kwargs)
+    except Loading:
+        return None
+    except Unsupported as exc:
+        log.warning("search index unavailable, searching in SQL: %s", exc)
+        return None
+
+
 def search(
-    session: Session, params: SearchParams, *, today: date, home: Home | None = None
+    session: Session,
+    params: SearchParams,
+    *,
+    today: date,
+    home: Home | None = None,
+    index: SearchIndex | None = None,
 ) -> SearchResult:
-    """One page of calls matching `params`, with the total."""
+    """One page of calls matching `params`, with the total.
+
+    With `index` (the web processes' in-memory facts), the total and the page's ids come from
+    it; the calls themselves are always read from the database.
+    """
     home = home or Home()
     dialect = session.get_bind().dialect.name
-    _gram_index_only(session, params, dialect, on=True)
-    where = conditions(params, today=today, home=home, dialect=dialect, session=session)
-    total = session.scalar(select(func.count()).select_from(CallRow).where(*where)) or 0
-    # Ids first (from the covering index), then only those rows: sorting whole rows would
-    # read every matching call's text.
-    ids = session.scalars(
-        select(CallRow.id)
-        .where(*where)
-        .order_by(*_order(params.sort))
-        .limit(params.per_page)
-        .offset((params.page - 1) * params.per_page)
-    ).all()
+    index = index if index is not None else session.info.get("search_index")
+    # One read of the index's journal per request: the page's counts follow its results.
+    fresh = not session.info.get("search_index_read")
+    found_ids = _indexed(index, "search", params, today=today, home=home, refresh=fresh)
+    if found_ids is not None:
+        session.info["search_index_read"] = True
+        total, ids = found_ids
+    else:
+        _gram_index_only(session, params, dialect, on=True)
+        where = conditions(params, today=today, home=home, dialect=dialect, session=session)
+        total = session.scalar(select(func.count()).select_from(CallRow).where(*where)) or 0
+        # Ids first (from the covering index), then only those rows: sorting whole rows would
+        # read every matching call's text.
+        ids = session.scalars(
+            select(CallRow.id)
+            .where(*where)
+            .order_by(*_order(params.sort))
+            .limit(params.per_page)
+            .offset((params.page - 1) * params.per_page)
+        ).all()
+        _gram_index_only(session, params, dialect, on=False)
     status = effective_status(today).label("effective_status")
+    # Only what `summary` shows: a call's text, evidence and history stay unread.
+    shown = load_only(*(getattr(CallRow, name) for name in _SUMMARY_COLUMNS))
     found = {
         row.id: (row, st)
-        for row, st in session.execute(select(CallRow, status).where(CallRow.id.in_(ids))).all()
+        for row, st in session.execute(
+            select(CallRow, status).options(shown).where(CallRow.id.in_(ids))
+        ).all()
     }
-    _gram_index_only(session, params, dialect, on=False)
     rows = [found[i] for i in ids if i in found]
     sources = _sources_of(session, [row.id for row, _ in rows])
     items = [summary(row, st, sources[row.id]) for row, st in rows]
@@ -439,10 +502,21 @@ def search(
 
 
 def facet_counts(
-    session: Session, params: SearchParams, *, today: date, home: Home | None = None
+    session: Session,
+    params: SearchParams,
+    *,
+    today: date,
+    home: Home | None = None,
+    index: SearchIndex | None = None,
 ) -> dict[str, dict[str, int]]:
     """Counts per filter value, each with the other filters of `params` applied."""
     home = home or Home()
+    index = index if index is not None else session.info.get("search_index")
+    fresh = not session.info.get("search_index_read")
+    indexed = _indexed(index, "facet_counts", params, today=today, home=home, refresh=fresh)
+    if indexed is not None:
+        session.info["search_index_read"] = True
+        return indexed
     dialect = session.get_bind().dialect.name
     _gram_index_only(session, params, dialect, on=True)
     counts: dict[str, dict[str, int]] = {}

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     home_prefecture: str = "千葉県"
     home_municipality: str = "鎌ケ谷市"
     timezone: str = "Asia/Tokyo"
+    # Web processes keep every call's search facts in memory (aggregator/searchindex.py):
+    # counts and pages without SQL scans. Off: every search in SQL.
+    search_index: bool = True
 
     # The site's public address, for absolute links in feeds, calendars and e-mails.
     site_url: str = "http://127.0.0.1:8000"

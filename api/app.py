@@ -13,8 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aggregator.searchindex import SearchIndex
 from aggregator.settings import Settings
 from aggregator.storage.db import make_engine
 from api.auth import SessionMiddleware, SignInRequired, csrf_token, sign_in_url
@@ -36,8 +39,13 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.search_index is not None:
+            # Loaded in the background: the first searches use SQL until it is ready.
+            app.state.search_index.warm_up()
         yield
         app.state.engine.dispose()
+        if app.state.search_index is not None:
+            app.state.search_index.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -49,6 +57,9 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    app.state.search_index = (
+        SearchIndex.for_url(settings.database_url) if settings.search_index else None
+    )
     app.state.today = today
     templates = Jinja2Templates(directory=str(TEMPLATES), context_processors=[_page_context])
     templates.env.globals["site_name"] = settings.site_name
@@ -135,6 +146,27 @@ def create_app(settings: Settings | None = None, *, today: date | None = None) -
     app.include_router(feeds.router)
     app.include_router(exports.router)
     app.include_router(pages_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        """For load balancers and monitoring: the database answers; the search index's state
+        (`loading` at start: searches use SQL meanwhile)."""
+        index = app.state.search_index
+        state = "off" if index is None else "ready" if index.ready else "loading"
+        try:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return JSONResponse(
+                status_code=503,
+                content={
+                    "status": "error",
+                    "message": "データベースに接続できません",
+                    "search_index": state,
+                },
+            )
+        return JSONResponse({"status": "ok", "search_index": state})
+
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app

@@ -91,7 +91,9 @@ def get_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     fresh_statuses(request)
-    with Session(request.app.state.engine) as session:
+    # Searches made with this session use the process's in-memory index (search.search).
+    info = {"search_index": request.app.state.search_index}
+    with Session(request.app.state.engine, info=info) as session:
         yield session
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -165,6 +166,25 @@ class CallField(Base):
     rank: Mapped[int] = mapped_column(SmallInteger)  # 0 = most relevant
 
     call: Mapped[CallRow] = relationship(back_populates="fields")
+
+
+class CallChangeRow(Base):
+    """Journal of changed calls, written by triggers only (migration 0008); read by the
+    in-memory search index of each web process (aggregator/searchindex.py)."""
+
+    __tablename__ = "call_changes"
+    __table_args__ = (
+        Index("ix_call_changes_xid", "xid"),
+        Index("ix_call_changes_changed_at", "changed_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(Integer)  # no foreign key: deleted calls stay named
+    xid: Mapped[int | None] = mapped_column(BigInteger)  # PostgreSQL: the writing transaction
+    changed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), server_default=text("CURRENT_TIMESTAMP")
+    )
 
 
 class ProgramRow(Base):

@@ -50,6 +50,7 @@ RULES: list[tuple[str, str]] = [
     (r"^/calls/\{[a-z_]+\}(\.ics)?$", "public"),
     (r"^/offers(/\{[a-z_]+\})?$", "public"),
     (r"^/courses(/\{[a-z_]+\}(\.ics)?)?$", "public"),
+    (r"^/healthz$", "public"),  # for load balancers: the database answers, the index's state
 ]
 ROLES = ("staff", "group", "company")
 # Mail clients POST here from outside the site (RFC 8058 one-click); the URL's token is the proof.
