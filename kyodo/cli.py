@@ -538,7 +538,9 @@ def crawl(
 
     Prints progress and, at the end, a summary per source on standard error; source health is
     stored and shown by `kyodo sources`. Exit status 1 if a source failed (no listings because
-    of errors); the other sources are still ingested, and stored calls are never erased.
+    of errors); the other sources are still ingested, and stored calls are never erased. Stopped
+    by SIGTERM or Ctrl-C: what was read is ingested, nothing is marked no longer listed, and the
+    exit status is 75 (running again completes the crawl).
     """
     from urllib.parse import urlsplit
 
@@ -582,6 +584,8 @@ def crawl(
         if engine is not None:
             engine.dispose()
     _print_summary(results, ingested=output is None)
+    if any("stopped" in run.errors for run, _ in results):
+        sys.exit(EXIT_STOPPED)
     if any(run.assess() == "failed" for run, _ in results):
         sys.exit(1)
 
@@ -625,13 +629,17 @@ def _engine_if_upgraded(settings):
 
 
 def _refresh_statuses(engine, today: date) -> None:
-    """Stored statuses as of `today` (deadlines passed, starts reached), as searches expect."""
+    """Stored statuses as of `today` (deadlines passed, starts reached), as searches expect;
+    and the change journal of the web processes' search index kept to its last day."""
     from sqlalchemy.orm import Session
 
     from aggregator.search import refresh_statuses
+    from aggregator.searchindex import prune_journal
 
     with Session(engine) as session:
         refresh_statuses(session, today)
+    with Session(engine) as session, session.begin():
+        prune_journal(session)
 
 
 def _write_listings(output: str, items: list[dict]) -> None:

@@ -146,6 +146,28 @@ class KyodoSpider(scrapy.Spider):
             meta={**(meta or {}), "kyodo_row": row, "kyodo_detail": callback.__name__},
         )
 
+    def each_row(
+        self, response: Response, entries: Iterable[Any], parse: Callable[[Any], Iterable[Any]]
+    ) -> Iterator[Any]:
+        """What `parse(entry)` yields for each entry of a list page. One entry of the wrong shape
+        (a link that is not a call's, a missing cell) is recorded as a `shape` error and
+        skipped: the rest of the page still counts. None of a page's entries right: the
+        page's shape changed (ShapeError)."""
+        tried = good = 0
+        first: ShapeError | None = None
+        for entry in entries:
+            tried += 1
+            try:
+                results = list(parse(entry))
+            except ShapeError as exc:
+                first = first or exc
+                record_error(self.crawler, "shape", response.url, str(exc))
+                continue
+            good += 1
+            yield from results
+        if tried and not good and first is not None:
+            raise first
+
     def _parse_detail(self, response: Response) -> Iterator[Any]:
         row = response.meta["kyodo_row"]
         callback = getattr(self, response.meta["kyodo_detail"])

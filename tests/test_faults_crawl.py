@@ -414,14 +414,15 @@ def test_sigkill_mid_crawl_then_a_rerun_completes(reference, tmp_path: Path) -> 
 
 def test_sigterm_mid_crawl_keeps_every_stored_call(reference, tmp_path: Path) -> None:
     """A stopped crawl ingests what it read but, not having seen whole lists, marks nothing
-    "no longer listed"; it exits 1 and names the stop in source health."""
+    "no longer listed"; it exits 75 (EX_TEMPFAIL, as every command stopped by a signal) and
+    names the stop in source health."""
     path = tmp_path / "kyodo.db"
     with sqlite3.connect(reference.path) as src, sqlite3.connect(path) as dst:
         src.backup(dst)  # a database after a full, good crawl
     url = f"sqlite:///{path}"
     status, err, served = _signal_mid_crawl(url, tmp_path, signal.SIGTERM)
     assert served < 80
-    assert status == 1, err
+    assert status == 75, err
     assert error_label("stopped") in err
     assert_consistent(url)
     assert_same(snapshot(url), reference.snapshot)  # nothing delisted, closed or lost

@@ -92,9 +92,11 @@ class CanpanSpider(KyodoSpider):
         rows = [tr for tr in table[0].css("tr") if tr.css("td")]
         if not rows:
             raise ShapeError("一覧に助成制度がありません (results table has no rows)")
-        for tr in rows:
-            row = self._parse_row(response, tr)
-            yield self.detail(response, row["url"], self.parse_detail, row)
+        yield from self.each_row(response, rows, lambda tr: self._row_request(response, tr))
+
+    def _row_request(self, response: Response, tr: Selector) -> Iterator[Request]:
+        row = self._parse_row(response, tr)
+        yield self.detail(response, row["url"], self.parse_detail, row)
 
     def _next_page(self, response: Response) -> Iterator[Request]:
         paging = response.css("ul.paging")

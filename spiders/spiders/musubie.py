@@ -37,12 +37,14 @@ class MusubieSpider(KyodoSpider):
 
     def parse(self, response: Response) -> Iterator[Row | Request]:
         channel = feed_channel(response)
-        for item in channel.xpath("item"):
-            row, has_text = self._row(item, response)
-            if has_text:
-                yield row
-            else:
-                yield self.detail(response, row["url"], self.parse_detail, row)
+        yield from self.each_row(response, channel.xpath("item"), lambda i: self._item(i, response))
+
+    def _item(self, item: Selector, response: Response) -> Iterator[Row | Request]:
+        row, has_text = self._row(item, response)
+        if has_text:
+            yield row
+        else:
+            yield self.detail(response, row["url"], self.parse_detail, row)
 
     def parse_detail(self, response: Response, row: Row) -> Iterator[Row]:
         for selector in DETAIL_BODY:

@@ -81,12 +81,18 @@ class WamSpider(KyodoSpider):
     # -- the index -----------------------------------------------------------------------
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        for entry, section, group in self._entries(response):
-            row = self._parse_entry(response, entry, section)
-            if section == CURRENT or group < self.past_groups_with_detail:
-                yield self.detail(response, row["url"], self.parse_detail, row)
-            else:
-                yield row
+        yield from self.each_row(
+            response, self._entries(response), lambda e: self._entry_request(response, *e)
+        )
+
+    def _entry_request(
+        self, response: Response, entry: Selector, section: str, group: int
+    ) -> Iterator[Any]:
+        row = self._parse_entry(response, entry, section)
+        if section == CURRENT or group < self.past_groups_with_detail:
+            yield self.detail(response, row["url"], self.parse_detail, row)
+        else:
+            yield row
 
     def _entries(self, response: Response) -> Iterator[tuple[Selector, str, int]]:
         """Each call paragraph with its section (現在の募集 / 過去の募集) and past group (0 …)."""

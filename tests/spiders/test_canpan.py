@@ -271,10 +271,36 @@ def test_list_page_without_the_table_is_a_shape_error() -> None:
         run_callback(spider().parse, response)
 
 
-def test_row_without_a_title_link_is_a_shape_error() -> None:
+def test_row_without_a_title_link_is_a_shape_error_and_the_other_rows_still_count() -> None:
+    spider_ = spider()
     response = response_from_file(TEST_FILES / "list-row-without-link.html", list_url(1))
-    with pytest.raises(ShapeError, match="without a title link"):
-        run_callback(spider().parse, response)
+    _, requests = run_callback(spider_.parse, response)
+    rows = [r.meta["kyodo_row"]["id"] for r in requests if "kyodo_row" in r.meta]
+    assert rows == ["canpan/2531", "canpan/2527", "canpan/2524", "canpan/2522"]
+    assert errors(spider_) == {"shape": 1}
+
+
+def test_a_javascript_row_link_loses_only_that_row(tmp_path: Path) -> None:
+    """A row whose link is `javascript:…` (no call id) is recorded; the rows after it are
+    still crawled (it used to end the page there)."""
+    page = sample_file(HOST, "grant/index.html").read_text(encoding="utf-8")
+    broken = tmp_path / "index.html"
+    broken.write_text(
+        page.replace('href="/grant/detail/2529"', 'href="javascript:void(0)"'), encoding="utf-8"
+    )
+    spider_ = spider()
+    _, requests = run_callback(spider_.parse, response_from_file(broken, list_url(1)))
+    rows = [r.meta["kyodo_row"]["id"] for r in requests if "kyodo_row" in r.meta]
+    assert rows == ["canpan/2531", "canpan/2527", "canpan/2524", "canpan/2522"]
+    assert errors(spider_) == {"shape": 1}
+
+
+def test_every_row_of_the_wrong_shape_is_a_shape_error(tmp_path: Path) -> None:
+    page = sample_file(HOST, "grant/index.html").read_text(encoding="utf-8")
+    broken = tmp_path / "index.html"
+    broken.write_text(re.sub(r'href="/grant/detail/\d+"', 'href="#"', page), encoding="utf-8")
+    with pytest.raises(ShapeError, match="unexpected call link"):
+        run_callback(spider().parse, response_from_file(broken, list_url(1)))
 
 
 def test_row_without_status_and_term_is_a_shape_error() -> None:
