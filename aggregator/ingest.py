@@ -308,10 +308,19 @@ class Ingestor:
                 self._insert_listings(session, pending)
             if touched:
                 for chunk in _chunks(touched, 500):
+                    # Back on the source's list, unchanged, after being no longer listed.
+                    back = session.execute(
+                        select(ListingRow.call_id, ListingRow.source).where(
+                            ListingRow.id.in_(chunk), ListingRow.listed.is_(False)
+                        )
+                    ).all()
+                    for call_id, source in back:
+                        self._history(session, call_id, "listed", None, source, source)
+                        dirty.add(call_id)
                     session.execute(
                         update(ListingRow)
-                        .where(ListingRow.id.in_(chunk), ListingRow.listed.is_(True))
-                        .values(last_seen=self.now)
+                        .where(ListingRow.id.in_(chunk))
+                        .values(listed=True, delisted_at=None, last_seen=self.now)
                     )
             self.merge_stored(session, sorted(dirty))
             for item, reason in rejected:

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -168,6 +168,33 @@ def test_a_complete_crawl_marks_missing_listings_and_an_empty_one_changes_nothin
     assert "no_longer_listed" in kinds
     assert magazine.listed is True  # other sources are untouched
     assert _counts(db_url)["listings"] == 3  # never deleted
+
+
+def test_a_listing_back_on_the_list_unchanged_is_listed_again(db_url: str) -> None:
+    """Delisted by one complete crawl, back (same content) in the next: listed again, with its
+    history saying so, and its call's lead chosen again among listed listings."""
+    upgrade_database(db_url)
+    _ingest(db_url, [CANPAN, OTHER], complete=True)
+    later = datetime(2026, 6, 5, tzinfo=UTC)
+    assert _ingest(db_url, [OTHER], complete=True, now=later).no_longer_listed == 1
+    back = _ingest(db_url, [CANPAN, OTHER], complete=True, now=later + timedelta(days=1))
+    assert back.unchanged == 2
+    assert back.no_longer_listed == 0
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as s:
+            row = s.scalars(select(ListingRow).where(ListingRow.source_key == "g100")).one()
+            kinds = s.scalars(
+                select(CallHistoryRow.kind)
+                .where(CallHistoryRow.call_id == row.call_id)
+                .order_by(CallHistoryRow.id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert row.listed is True
+    assert row.delisted_at is None
+    assert row.last_seen == later + timedelta(days=1)
+    assert kinds[-2:] == ["no_longer_listed", "listed"]
 
 
 def test_cli_ingest(tmp_path) -> None:
