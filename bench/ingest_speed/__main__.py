@@ -2,7 +2,8 @@
 
 Run: python bench/ingest_speed [--listings 100000] [--database-url URL]
 Ingests into a fresh SQLite file (or the empty database at --database-url), then ingests the
-same listings again (all unchanged), and prints times and peak memory (RSS).
+same listings again (all unchanged), then predicts every program's next round (as `kyodo
+ingest` does at its end), and prints times and peak memory (RSS).
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import func, select  # noqa: E402
+
 from aggregator.ingest import Ingestor  # noqa: E402
+from aggregator.programs import predict_upcoming  # noqa: E402
 from aggregator.storage import make_engine, upgrade_database  # noqa: E402
+from aggregator.storage.models import ProgramRow  # noqa: E402
 from bench._machine import machine_line  # noqa: E402
 
 SOURCES = [
@@ -115,12 +120,18 @@ def main() -> int:
         t1 = time.perf_counter()
         second = Ingestor(engine, today=today, now=datetime.now(UTC)).ingest(make_listings(n))
         t2 = time.perf_counter()
+        # What `kyodo ingest` does next: predicted next rounds of every program.
+        predicted = predict_upcoming(engine, today=today)
+        t3 = time.perf_counter()
+        with engine.connect() as conn:
+            programs = conn.scalar(select(func.count()).select_from(ProgramRow)) or 0
         engine.dispose()
     backend = url.split(":", 1)[0]
     print(f"machine: {machine_line()}")
     print(f"backend: {backend}; listings: {n} (about 30% reposts), 10 sources")
     print(f"first ingest: {t1 - t0:.1f} s ({n / (t1 - t0):,.0f} listings/s); {first.as_dict()}")
     print(f"unchanged re-run: {t2 - t1:.1f} s; {second.as_dict()}")
+    print(f"predicted rounds: {t3 - t2:.1f} s for {programs:,} programs ({predicted:,} predicted)")
     print(f"peak memory (RSS): {peak_rss_mib():.0f} MiB")
     if args.json:
         figures = {
@@ -129,6 +140,9 @@ def main() -> int:
             "first_seconds": round(t1 - t0, 1),
             "rerun_seconds": round(t2 - t1, 1),
             "peak_rss_mib": round(peak_rss_mib()),
+            "predict_seconds": round(t3 - t2, 1),
+            "programs": programs,
+            "predicted": predicted,
             "first": first.as_dict(),
             "rerun": second.as_dict(),
         }
