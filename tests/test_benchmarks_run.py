@@ -102,7 +102,10 @@ def test_digest_benchmark_builds_and_sends_every_digest_once() -> None:
 
 def test_load_benchmark_serves_searches_while_a_writer_ingests() -> None:
     # A tiny run: real kyodo serve, locust in its own process, kyodo ingest batches alongside.
+    # The writer unthrottled (--writer-rate 0): at the default crawl pace (100 listings/s) it
+    # would not fill its first 1,000-listing transaction within 5 s.
     tiny = ["--calls", "2000", "--users", "5", "--seconds", "5", "--writer-batch", "50"]
+    tiny += ["--writer-rate", "0"]
     result = bench("bench/load", *tiny, "--with-writer", "--json", timeout=300)
     assert "machine:" in result.stdout and "load average before the run:" in result.stdout
     for line in ("overall: errors", "/: p95", "/api/v1/calls: p95", "writer: listings written"):
@@ -124,6 +127,7 @@ def test_load_benchmark_serves_searches_while_a_writer_ingests() -> None:
     assert tally["failures"] <= overall["errors"]
     # One real kyodo ingest committed listings while the users searched, and finished cleanly.
     writer = figures["writer"]
+    assert writer["rate_limit_per_s"] == 0
     assert writer["listings_written_during_load"] > 0, writer
     assert writer["exit"] == 0 and writer["errors"] == []
     assert writer["ingest_counts"]["inserted"] >= writer["new_listings_committed_during_load"]

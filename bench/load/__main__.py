@@ -1,19 +1,22 @@
 """Load: the search page and `/api/v1/calls` under 50 concurrent users, with a crawl writing.
 
 Run: python bench/load [--database sqlite|postgresql] [--calls 100000] [--users 50]
-[--seconds 60] [--think 1] [--workers 1] [--with-writer] [--json]
+[--seconds 60] [--think 1] [--workers 2] [--with-writer [--writer-rate 100]] [--json]
 
 1. Fills a fresh database with `--calls` generated calls (bench/search_latency's generator;
    PostgreSQL in a throwaway cluster, bench/_pg.py).
-2. Starts the real `kyodo serve --workers N` on 127.0.0.1 and warms it up (default one worker:
-   its threads already keep both cores busy in SQLite and PostgreSQL; two measured no faster).
+2. Starts the real `kyodo serve --workers N` on 127.0.0.1 (default 2, one per core: with the
+   in-memory search index a request is mostly Python, which one process runs on one core) and
+   waits until every worker has loaded its search index (`/healthz`), then warms it up.
 3. Runs locust (bench/load/locustfile.py, headless, its own process): `--users` users, all
    started in the first second, each waiting `--think` seconds on average between requests
    (0: none), half on the search page `/` and half on `/api/v1/calls`, with 1-, 2- and 3+-
    character keywords, fields, areas, statuses, sorts and pages drawn like real use.
 4. `--with-writer`: during the whole run a writer keeps running the real `kyodo ingest FILE`
    on batches of new listings and changed ones (deadline extended, amount changed) into the
-   same database, so that writes and reads overlap; its batches and errors are counted.
+   same database, so that writes and reads overlap; its batches and errors are counted. It
+   feeds at most `--writer-rate` listings a second (default 100, a crawl's pace at most; 0: as
+   fast as the ingest reads, a stress test that leaves the server less than one core).
 Prints requests per second, p50 / p95 / p99 latency and errors per endpoint and overall, the
 machine, the load average before the run, and the targets (0 errors, p95 ≤ 200 ms) with
 PASS / FAIL; `--json` ends with the figures as one JSON line. Exits 0 whatever the figures.
@@ -54,6 +57,10 @@ from bench.search_latency.__main__ import (  # noqa: E402
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 TARGET_P95_MS = 200.0
+# The writer's default pace, listings per second: above a whole crawl's (bench/crawl_speed
+# measured 77 listings/s over the local mirror with no delay between requests; real sites are
+# crawled with a delay of 1 s per site). 0 feeds as fast as the ingest reads.
+WRITER_RATE = 100.0
 ENDPOINTS = ("/", "/api/v1/calls")
 WARM_UP = [
     "/api/v1/calls?q=子",
@@ -155,8 +162,17 @@ def serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
     else:
         stop(proc)
         raise SystemExit("kyodo serve did not start")
-    # Every worker answers a few of each kind of page (templates compiled, caches filled):
-    # new connections are spread over the workers by the kernel.
+    # Each worker loads its search index in the background at start (SQL meanwhile): wait until
+    # /healthz keeps saying ready (new connections are spread over the workers by the kernel).
+    ready = 0
+    while ready < 4 * workers:
+        if time.monotonic() > deadline + 180:
+            stop(proc)
+            raise SystemExit("kyodo serve: the search index did not load")
+        status, body = get(port, "/healthz")
+        ready = ready + 1 if status == 200 and json.loads(body)["search_index"] == "ready" else 0
+        time.sleep(0 if ready else 0.2)
+    # Every worker answers a few of each kind of page (templates compiled, caches filled).
     for _ in range(3 * workers):
         for path in WARM_UP:
             status, body = get(port, path)
@@ -233,9 +249,10 @@ class Writer(threading.Thread):
     after it overlaps a steady stream of write transactions.
     """
 
-    def __init__(self, url: str, folder: Path, calls: int, size: int) -> None:
+    def __init__(self, url: str, folder: Path, calls: int, size: int, rate: float = 0) -> None:
         super().__init__(daemon=True)
         self.url, self.folder, self.calls, self.size = url, folder, calls, size
+        self.rate = rate  # listings per second at most (0: as fast as the ingest reads them)
         self.stopping = threading.Event()
         self.batches = 0  # batches of `size` listings handed to the ingest
         self.errors: list[str] = []
@@ -252,7 +269,13 @@ class Writer(threading.Thread):
                 command, env=env, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr
             )
             try:
+                started = time.monotonic()
                 while not self.stopping.is_set():
+                    if self.rate > 0:  # a crawl's pace: wait for this batch's time
+                        due = started + self.batches * self.size / self.rate
+                        self.stopping.wait(max(0.0, due - time.monotonic()))
+                        if self.stopping.is_set():
+                            break
                     self.batches += 1
                     lines = [
                         json.dumps(item, ensure_ascii=False) + "\n"
@@ -409,9 +432,15 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between requests")
-    parser.add_argument("--workers", type=int, default=1, help="kyodo serve --workers")
+    parser.add_argument("--workers", type=int, default=2, help="kyodo serve --workers")
     parser.add_argument("--with-writer", action="store_true", help="kyodo ingest while loading")
     parser.add_argument("--writer-batch", type=int, default=200, help="listings per write")
+    parser.add_argument(
+        "--writer-rate",
+        type=float,
+        default=WRITER_RATE,
+        help="listings per second the writer feeds at most (0: as fast as the ingest reads)",
+    )
     parser.add_argument("--json", action="store_true", help="end with the figures as JSON")
     args = parser.parse_args()
 
@@ -435,7 +464,7 @@ def main() -> int:
             writer = None
             try:
                 if args.with_writer:
-                    writer = Writer(url, folder, args.calls, args.writer_batch)
+                    writer = Writer(url, folder, args.calls, args.writer_batch, args.writer_rate)
                     writer.start()
                     writer_ready_s = writer.wait_ready(timeout=600)
                     committed_before = writer.committed()
@@ -468,6 +497,7 @@ def main() -> int:
     if writer:
         result["writer"] = {
             "listings_per_batch": args.writer_batch,
+            "rate_limit_per_s": args.writer_rate,
             "index_load_s": round(writer_ready_s, 1),
             "new_listings_committed_during_load": committed_after - committed_before,
             # Half of each batch is new listings, half changed ones: both written together.
@@ -483,8 +513,9 @@ def main() -> int:
 
     print(f"machine: {machine_line()}")
     print(f"load average before the run: {result['loadavg_before']}")
+    pace = f"at most {args.writer_rate:g}/s" if args.writer_rate > 0 else "unthrottled"
     writer_text = (
-        f", writer: kyodo ingest of {args.writer_batch} listings a batch" if writer else ""
+        f", writer: kyodo ingest of {args.writer_batch} listings a batch, {pace}" if writer else ""
     )
     print(
         f"{args.database}: {args.calls:,} calls (built in {built:.1f} s); kyodo serve "
