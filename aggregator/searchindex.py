@@ -658,8 +658,12 @@ def prune_journal(session: Session, days: float = JOURNAL_DAYS) -> int:
         cutoff = "now() - make_interval(secs => :seconds)"
     else:
         cutoff = "datetime('now', '-' || :seconds || ' seconds')"
+    # The newest row stays: on SQLite `seq` is max + 1, which must never go back.
     result = session.execute(
-        text(f"DELETE FROM call_changes WHERE changed_at < {cutoff}"),
+        text(
+            f"DELETE FROM call_changes WHERE changed_at < {cutoff} "
+            "AND seq < (SELECT max(seq) FROM call_changes)"
+        ),
         {"seconds": int(days * 86400)},
     )
     return result.rowcount or 0

@@ -20,3 +20,8 @@ THREE_PLUS = [
     "NPOの基盤",
     "多文化共生",
 ]
+
+# What the load test's users type (bench/load/locustfile.py): the above and a few more.
+LOAD_ONE = [*ONE_CHAR, "障", "災"]
+LOAD_TWO = [*TWO_CHARS, "文化"]
+LOAD_THREE = [*THREE_PLUS, "学習支援", "見守り"]

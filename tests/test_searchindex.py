@@ -309,6 +309,12 @@ def test_journal_is_pruned_and_a_long_idle_index_reloads(sqlite_url: str, monkey
         assert prune_journal(session) == 5
         session.commit()
         assert session.scalar(select(func.count()).select_from(CallChangeRow)) == 5
+        # All old: the newest row stays, so that SQLite's next `seq` still follows it.
+        newest = session.scalar(select(func.max(CallChangeRow.seq)))
+        session.execute(text("UPDATE call_changes SET changed_at = datetime('now', '-2 days')"))
+        assert prune_journal(session) == 4
+        session.commit()
+        assert session.scalars(select(CallChangeRow.seq)).all() == [newest]
     index = SearchIndex.for_url(sqlite_url)
     index.refresh()
     assert index.reloads == 1

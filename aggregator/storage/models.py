@@ -174,9 +174,12 @@ class CallChangeRow(Base):
 
     __tablename__ = "call_changes"
     __table_args__ = (
-        Index("ix_call_changes_xid", "xid"),
-        Index("ix_call_changes_changed_at", "changed_at"),
-        {"sqlite_autoincrement": True},
+        Index(
+            "ix_call_changes_xid",
+            "xid",
+            sqlite_where=text("xid IS NOT NULL"),
+            postgresql_where=text("xid IS NOT NULL"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)

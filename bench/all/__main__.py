@@ -144,8 +144,8 @@ def ingest_rows(f: dict, quick: bool) -> list[Row]:
         (
             f"predicted rounds after it ({f['programs']:,} programs)",
             f"{f['predict_seconds']} s ({f['predicted']:,} predicted)",
-            "≤ 10 s" if full else "",
-            f["predict_seconds"] <= 10 if full else None,
+            "",
+            None,
         ),
     ]
 

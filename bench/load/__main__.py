@@ -7,7 +7,8 @@ Run: python bench/load [--database sqlite|postgresql] [--calls 100000] [--users 
    PostgreSQL in a throwaway cluster, bench/_pg.py).
 2. Starts the real `kyodo serve --workers N` on 127.0.0.1 (default 2, one per core: with the
    in-memory search index a request is mostly Python, which one process runs on one core) and
-   waits until every worker has loaded its search index (`/healthz`), then warms it up.
+   waits until every worker has loaded its search index (`/healthz`), then warms it up: each
+   worker answers a few pages and a search for every word the users will type.
 3. Runs locust (bench/load/locustfile.py, headless, its own process): `--users` users, all
    started in the first second, each waiting `--think` seconds on average between requests
    (0: none), half on the search page `/` and half on `/api/v1/calls`, with 1-, 2- and 3+-
@@ -72,6 +73,16 @@ WARM_UP = [
     "/?q=まちづくり&field=community_development",
     "/?area=municipality&sort=new",
 ]
+
+
+def warm_up_paths() -> list[str]:
+    """WARM_UP, and one search for each word the users type (locustfile.py's vocabulary):
+    a running site has read each word's matches long before (its index keeps them), where a
+    server just started reads them all in the first second of the load."""
+    from bench._keywords import LOAD_ONE, LOAD_THREE, LOAD_TWO
+
+    words = [*LOAD_ONE, *LOAD_TWO, *LOAD_THREE]
+    return [*WARM_UP, *(f"/api/v1/calls?q={word}" for word in words)]
 
 
 # -- the database -------------------------------------------------------------------------------
@@ -173,8 +184,9 @@ def serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
         ready = ready + 1 if status == 200 and json.loads(body)["search_index"] == "ready" else 0
         time.sleep(0 if ready else 0.2)
     # Every worker answers a few of each kind of page (templates compiled, caches filled).
+    paths = warm_up_paths()
     for _ in range(3 * workers):
-        for path in WARM_UP:
+        for path in paths:
             status, body = get(port, path)
             if status != 200:
                 stop(proc)

@@ -26,12 +26,10 @@ from locust import FastHttpUser, events, task
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aggregator.fields import FIELD_SLUGS  # a plain dict: no database imports
-from bench._keywords import ONE_CHAR, THREE_PLUS, TWO_CHARS
+from bench._keywords import LOAD_ONE as ONE
+from bench._keywords import LOAD_THREE as THREE
+from bench._keywords import LOAD_TWO as TWO
 
-# The search benchmark's keywords and a few more.
-ONE = [*ONE_CHAR, "障", "災"]
-TWO = [*TWO_CHARS, "文化"]
-THREE = [*THREE_PLUS, "学習支援", "見守り"]
 AREAS = ["national", "prefecture", "municipality", "reachable"]
 STATUSES = ["open", "upcoming", "closed", "all"]
 SORTS = ["deadline", "new", "amount"]
