@@ -31,7 +31,8 @@ from bench._machine import machine_line  # noqa: E402
 
 Row = tuple[str, str, str, bool | None]  # figure, value, target, passed (None: no target)
 
-# Floors of tests/test_benchmarks_run.py: a little under the README's development-set figures.
+# Regression floors (also asserted by tests/test_benchmarks_run.py): a little under the README's
+# development-set figures.
 ACCURACY_FLOORS = {
     "deadline": 0.97,
     "deadline_kind": 0.97,

@@ -52,6 +52,7 @@ from bench.search_latency.__main__ import (  # noqa: E402
     THEMES,
     TODAY,
     _flush,
+    finish,
     free_port,
     generate,
 )
@@ -95,7 +96,6 @@ def build(url: str, n: int) -> float:
     reads every stored record into its match index, so here each listing gets the whole
     record (GrantCall as JSON) and its text, like a crawled one.
     """
-    from sqlalchemy import text
 
     from aggregator.ingest import _RECORD_EXCLUDE
     from aggregator.record import GrantCall
@@ -138,13 +138,7 @@ def build(url: str, n: int) -> float:
                 if len(calls) >= 5000:
                     _flush(conn, calls, fields, listings)
             _flush(conn, calls, fields, listings)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if engine.dialect.name == "postgresql":
-                # The calls came with their ids: move the sequence past them for new calls.
-                conn.execute(
-                    text("SELECT setval(pg_get_serial_sequence('calls', 'id'), max(id)) FROM calls")
-                )
-            conn.execute(text("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE"))
+        finish(engine)
     finally:
         engine.dispose()
     return time.perf_counter() - start

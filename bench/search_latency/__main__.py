@@ -170,12 +170,22 @@ def build(url: str, n: int) -> float:
                 if len(calls) >= 5000:
                     _flush(conn, calls, fields, listings)
             _flush(conn, calls, fields, listings)
-        # Fresh statistics (and, on PostgreSQL, the visibility map for index-only scans).
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE")
+        finish(engine)
     finally:
         engine.dispose()
     return time.perf_counter() - start
+
+
+def finish(engine) -> None:
+    """After inserting generated rows with their own ids: PostgreSQL's id sequences moved past
+    them (so that later inserts get new ids), and fresh statistics (and, on PostgreSQL, the
+    visibility map for index-only scans)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "postgresql":
+            for table in ("calls", "listings"):
+                sequence = f"pg_get_serial_sequence('{table}', 'id')"
+                conn.exec_driver_sql(f"SELECT setval({sequence}, max(id)) FROM {table}")
+        conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE")
 
 
 def _flush(conn, calls: list, fields: list, listings: list) -> None:
